@@ -1,0 +1,1 @@
+"""ASIC flow: OpenROAD-flow-scripts design directories and yosys-based estimates."""

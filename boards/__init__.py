@@ -1,0 +1,1 @@
+"""FPGA boards: platforms, AXI wrappers, Vivado scripts and host drivers."""

@@ -1,0 +1,1 @@
+"""Compiler: layers and models in, Programs (manifest + memory image + command stream) out."""

@@ -1,0 +1,1 @@
+"""Amaranth hardware: every accelerator block, parameterized by an ArchConfig."""

@@ -1,0 +1,1 @@
+"""Cycle simulators and energy accounting, exact against the RTL under the DRAM contract."""

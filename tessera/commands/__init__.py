@@ -1,0 +1,1 @@
+"""One module per `tessera` subcommand; each exposes ``register(subparsers)``."""
