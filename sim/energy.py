@@ -8,7 +8,8 @@ Event names (docs/energy.md):
   to bank bytes).
 - ``rf.<name>.read_bytes`` / ``.write_bytes``: register-file traffic.
 - ``op.<name>``: operations: ``mac8`` (8x8 multiply-accumulate), ``mul8``, ``add<bits>`` (an adder of
-  that width, priced as bits/8 8-bit adds) and any op the table's [compute] section names.
+  that width, priced as bits/8 8-bit adds), ``mul<a>x<b>`` (priced as a*b/64 8x8 multiplies) and
+  any op the table's [compute] section names.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tessera.errors import ConfigError
 CATEGORIES = ("dram", "sram", "rf", "compute")
 
 _ADD = re.compile(r"add(\d+)$")
+_MUL = re.compile(r"mul(\d+)x(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,12 @@ class EnergyTable:
         m = _ADD.match(op)
         if m:
             return self.compute["add8"] * int(m.group(1)) / 8
+        m = _MUL.match(op)
+        if m:  # an array multiplier's energy grows with the product of its widths
+            return self.compute["mul8"] * int(m.group(1)) * int(m.group(2)) / 64
         raise ConfigError(f"energy table '{self.name}' has no price for operation '{op}': "
-                          f"allowed are add<bits> and {', '.join(sorted(self.compute))}")
+                          f"allowed are add<bits>, mul<a>x<b> and "
+                          f"{', '.join(sorted(self.compute))}")
 
     def price(self, events: dict[str, float], banks: dict[str, int]) -> dict[str, float]:
         """Energy in pJ per category (dram, sram, rf, compute) and ``total``."""

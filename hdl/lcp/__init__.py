@@ -1,0 +1,1 @@
+"""The LCP latency-optimized array (lcp.md III-B) and its controller."""

@@ -1,0 +1,1 @@
+"""Running generated Verilog under cocotb: the DRAM model, the bench, and the build/run driver."""

