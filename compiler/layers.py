@@ -202,3 +202,10 @@ def random_quant_layer(shape: LayerShape, rng: np.random.Generator) -> QuantLaye
     scale = rng.uniform(20.0, 60.0, size=shape.K) / acc_std
     mult, shift = choose_multiplier(scale)
     return QuantLayer(shape, w, bias, mult, shift)
+
+
+def topology_shapes(layers) -> list[LayerShape]:
+    """SCALE-Sim topology layers (compiler/topology.py) as convolutions. SCALE-Sim's IFMAP sizes
+    already include the padding, so the convolutions have none."""
+    return [LayerShape(t.name, "conv", C=t.channels, K=t.num_filters, H=t.ifmap_h, W=t.ifmap_w,
+                       R=t.filter_h, S=t.filter_w, stride=t.stride) for t in layers]

@@ -190,9 +190,14 @@ def _step_tally(t: LcpTiming, steps: np.ndarray) -> tuple[Counter, int]:
     return tally, cycles
 
 
-def simulate_program(program: Program) -> SimReport:
-    """Cycles, events and energy of a compiled LCP program, step by step (vectorized)."""
-    cfg = program.config
+def simulate_program(program: Program, cfg: LcpConfig | None = None) -> SimReport:
+    """Cycles, events and energy of a compiled LCP program, step by step (vectorized).
+
+    ``cfg`` may differ from the program's in fields that do not change the hardware (DRAM
+    latency, clock, energy table)."""
+    if cfg is None:
+        cfg = program.config
+    program.check_config(cfg)
     t = LcpTiming(cfg)
     steps = decode_steps(program.region("commands").tobytes())
     layers = []

@@ -14,7 +14,7 @@ from .config import ARCHS, PRESETS, resolve_config
 from .errors import TesseraError
 
 #: Subcommand modules, in the order `tessera --help` lists them.
-COMMANDS = ["presets"]
+COMMANDS = ["presets", "generate", "compile", "simulate", "crosscheck", "demo", "zoo", "compress"]
 
 
 class _Parser(argparse.ArgumentParser):

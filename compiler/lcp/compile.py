@@ -92,3 +92,29 @@ def compile_network(cfg: LcpConfig, layers: list[QuantLayer], x: np.ndarray) -> 
                             input=tensors[0].to_dict(), output=tensors[-1].to_dict(),
                             steps=int(seq.size))
     return Program(manifest, image)
+
+
+def decode_network(program: Program) -> tuple[list[QuantLayer], np.ndarray]:
+    """The layers and input a program holds, read back from its image through its manifest."""
+    from .layout import TensorLayout, unpack_params, unpack_tensor, unpack_weights
+
+    cfg = program.config
+    layers = []
+    for L in program.manifest["layers"]:
+        shape = LayerShape(L["name"], L["kind"], C=L["C"], K=L["K"], H=L["H"], W=L["W"],
+                           R=L["R"], S=L["S"], stride=L["stride"], pads=tuple(L["pads"]),
+                           relu=L["relu"], pool=L["pool"])
+        w = unpack_weights(program.image, L["weights"]["offset"], tuple(L["weights"]["shape"]),
+                           cfg)
+        bias, mult, shift = unpack_params(program.image, L["params"]["offset"], shape.K, cfg)
+        layers.append(QuantLayer(shape, w, bias, mult, shift))
+    x = unpack_tensor(program.image, TensorLayout.from_dict(program.manifest["input"]))
+    return layers, x
+
+
+def read_outputs(program: Program, image: np.ndarray) -> list[np.ndarray]:
+    """Every layer's output tensor as found in a (final) memory image."""
+    from .layout import TensorLayout, unpack_tensor
+
+    return [unpack_tensor(image, TensorLayout.from_dict(L["output"]))
+            for L in program.manifest["layers"]]

@@ -13,6 +13,7 @@ import numpy as np
 from tessera.compiler.program import Program
 from tessera.config import ArchConfig
 from tessera.errors import TesseraError
+from tessera.hdl.top import verilog_for
 
 SIMULATORS = ("icarus", "verilator")
 
@@ -26,16 +27,6 @@ class RtlResult:
     final_image: np.ndarray
     dram_read_bytes: int
     dram_write_bytes: int
-
-
-def toplevel_verilog(cfg: ArchConfig) -> tuple[str, str]:
-    """(module name, Verilog text) of the configuration's accelerator core."""
-    from amaranth.back import verilog
-
-    from tessera.hdl.top import core_for
-
-    core, name = core_for(cfg)
-    return name, verilog.convert(core, name=name, emit_src=False, strip_internal_attrs=True)
 
 
 def _simulator_env(simulator: str) -> None:
@@ -67,7 +58,7 @@ def run_programs(cfg: ArchConfig, programs: list[tuple[str, Program, int, int]],
     work = Path(workdir).resolve()
     build = work / f"{simulator}-{cfg.arch}-{cfg.config_hash}"
     build.mkdir(parents=True, exist_ok=True)
-    name, text = toplevel_verilog(cfg)
+    name, text, _ = verilog_for(cfg)
     src = build / f"{name}.v"
     if not src.exists() or src.read_text() != text:
         src.write_text(text)

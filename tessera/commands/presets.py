@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+from ..console import make_console
 from rich.table import Table
 
 from ..cli import add_config_options, config_from_args
@@ -21,7 +21,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    console = Console()
+    console = make_console()
     if not (args.arch or args.preset or args.config or args.sets):
         t = Table(title="Tessera presets")
         for col in ("preset", "arch", "hash", "description"):

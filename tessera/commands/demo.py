@@ -1,0 +1,23 @@
+"""`tessera demo`: the main job on its embedded defaults."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "demo", help="compile, simulate, generate and RTL-check a small network",
+        description="Compile a small built-in CNN for the 8x16 LCP array, simulate it "
+                    "cycle-exactly with its energy breakdown, generate the accelerator's Verilog, "
+                    "run one layer on that Verilog under cocotb, compare RTL, simulator and "
+                    "golden model, and write report.md, report.json and energy.png.")
+    p.add_argument("-o", "--output", metavar="DIR", default="build/demo",
+                   help="output directory (default: build/demo)")
+    p.add_argument("--simulator", choices=["icarus", "verilator"], default="icarus",
+                   help="HDL simulator for the RTL check (default: icarus)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..demo import run as demo
+
+    return demo(args.output, args.simulator)
