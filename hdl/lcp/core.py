@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from tessera.compiler.lcp.isa import PARAM_BYTES, STEP_BYTES, STEP_DTYPE, Flag, Op
 from tessera.config import LcpConfig
 
+from ..memories import SimpleDualPortRam
 from .array import DATA_BITS, LcpArray
 from .ppu import PARAM_LAYOUT, PostProcessor
 
@@ -461,12 +462,10 @@ class LcpCore(wiring.Component):
         m.submodules.load = load = LoadUnit(cfg)
         m.submodules.compute = compute = ComputeUnit(cfg, array.latency, array.sum_bits)
         m.submodules.store = store = StoreUnit(cfg)
-        m.submodules.abuf = abuf = memory.Memory(shape=unsigned(8 * cfg.rows),
-                                                 depth=cfg.abuf_depth, init=[])
+        m.submodules.abuf = abuf = SimpleDualPortRam(unsigned(8 * cfg.rows), cfg.abuf_depth,
+                                                     "abuf")
         acc_shape = data.ArrayLayout(signed(cfg.acc_width), cfg.cols)
-        m.submodules.acc = acc = memory.Memory(shape=acc_shape, depth=cfg.acc_depth, init=[])
-        abuf_w, abuf_r = abuf.write_port(), abuf.read_port()
-        acc_w, acc_r = acc.write_port(), acc.read_port()
+        m.submodules.acc = acc = SimpleDualPortRam(acc_shape, cfg.acc_depth, "acc")
 
         m.d.comb += self.config_id.eq(cfg.config_id)
         wiring.connect(m, load.rd_req, wiring.flipped(self.rd_req))
@@ -475,22 +474,22 @@ class LcpCore(wiring.Component):
 
         # Buffers and array wiring.
         m.d.comb += [
-            abuf_w.addr.eq(load.abuf_addr), abuf_w.data.eq(load.abuf_data),
-            abuf_w.en.eq(load.abuf_en),
-            abuf_r.addr.eq(compute.abuf_addr), abuf_r.en.eq(compute.abuf_en),
-            compute.abuf_data.eq(abuf_r.data),
+            abuf.w_addr.eq(load.abuf_addr), abuf.w_data.eq(load.abuf_data),
+            abuf.w_en.eq(load.abuf_en),
+            abuf.r_addr.eq(compute.abuf_addr), abuf.r_en.eq(compute.abuf_en),
+            compute.abuf_data.eq(abuf.r_data),
             array.x.eq(compute.x), array.swap.eq(compute.swap),
             array.w_row.eq(load.w_row), array.w_load.eq(load.w_load),
             compute.sums.eq(array.sums),
-            acc_w.addr.eq(compute.acc_waddr), acc_w.data.eq(compute.acc_wdata),
-            acc_w.en.eq(compute.acc_wen.replicate(len(acc_w.en))),
-            compute.acc_rdata.eq(acc_r.data), store.acc_rdata.eq(acc_r.data),
+            acc.w_addr.eq(compute.acc_waddr), acc.w_data.eq(compute.acc_wdata),
+            acc.w_en.eq(compute.acc_wen),
+            compute.acc_rdata.eq(acc.r_data), store.acc_rdata.eq(acc.r_data),
             store.params.eq(load.params),
         ]
         storing = Signal()
         m.d.comb += [
-            acc_r.addr.eq(Mux(storing, store.acc_raddr, compute.acc_raddr)),
-            acc_r.en.eq(Mux(storing, store.acc_ren, compute.acc_ren)),
+            acc.r_addr.eq(Mux(storing, store.acc_raddr, compute.acc_raddr)),
+            acc.r_en.eq(Mux(storing, store.acc_ren, compute.acc_ren)),
         ]
 
         # Controller.
