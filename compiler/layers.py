@@ -39,8 +39,12 @@ class LayerShape:
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
     relu: bool = False
     pool: bool = False
+    groups: int = 1  # 1, or C for a depthwise convolution (then K == C)
 
     def __post_init__(self):
+        if self.groups not in (1, self.C) or (self.groups > 1 and self.K != self.C):
+            raise SpecError(f"layer '{self.name}': groups={self.groups} is not supported: allowed "
+                            f"is 1, or C={self.C} with K=C (depthwise)")
         for f in ("C", "K", "H", "W", "R", "S", "stride"):
             v = getattr(self, f)
             if not isinstance(v, (int, np.integer)) or v < 1:
@@ -84,7 +88,15 @@ class LayerShape:
         """Multiply-accumulates of the layer as written (pooled-away rows excluded)."""
         h = 2 * self.out_h if self.pool else self.conv_h
         w = 2 * self.out_w if self.pool else self.conv_w
-        return self.K * self.C * self.R * self.S * h * w
+        return self.K * (self.C // self.groups) * self.R * self.S * h * w
+
+    @property
+    def depthwise(self) -> bool:
+        return self.groups > 1
+
+    @property
+    def weight_shape(self) -> tuple[int, int, int, int]:
+        return (self.K, self.C // self.groups, self.R, self.S)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -97,28 +109,33 @@ class LayerShape:
     def describe(self) -> str:
         if self.kind in ("gemm", "fc"):
             return f"{self.kind} M={self.W} K={self.C} N={self.K}" + (" relu" if self.relu else "")
-        s = (f"conv {self.C}->{self.K} {self.H}x{self.W} k{self.R}x{self.S} s{self.stride} "
-             f"p{self.pads[0]}")
+        s = (f"{'dwconv' if self.depthwise else 'conv'} {self.C}->{self.K} {self.H}x{self.W} "
+             f"k{self.R}x{self.S} s{self.stride} p{self.pads[0]}")
         return s + (" relu" if self.relu else "") + (" pool2" if self.pool else "")
 
 
 @dataclass(frozen=True)
 class QuantLayer:
-    """A layer with its integer data: int8 weights (K, C, R, S), int32 bias and the per-channel
-    requantization (mult, shift) of compiler/requant.py."""
+    """A layer with its integer data: weights (K, C/groups, R, S), int32 bias and the per-channel
+    requantization (mult, shift) of compiler/requant.py.
+
+    Weights are int8, or, for a SmartDeal-decomposed layer (``sd`` holds its codes and bases),
+    the wider integers the rebuild engines compute (compiler/smartdeal.py: rebuild_int).
+    """
 
     shape: LayerShape
     weights: np.ndarray
     bias: np.ndarray
     mult: np.ndarray
     shift: np.ndarray
+    sd: object | None = None  # compiler.smartdeal.SmartDealLayer
 
     def __post_init__(self):
         s = self.shape
-        want = (s.K, s.C, s.R, s.S)
-        if self.weights.shape != want or self.weights.dtype != np.int8:
-            raise SpecError(f"layer '{s.name}': weights must be int8 of shape {want}, got "
-                            f"{self.weights.dtype} {self.weights.shape}")
+        want = s.weight_shape
+        if self.weights.shape != want or self.weights.dtype not in (np.int8, np.int32):
+            raise SpecError(f"layer '{s.name}': weights must be int8 (or rebuilt int32) of shape "
+                            f"{want}, got {self.weights.dtype} {self.weights.shape}")
         for name, arr, lo, hi in (("bias", self.bias, -2**31, 2**31 - 1),
                                   ("mult", self.mult, 0, 2**16 - 1), ("shift", self.shift, 0, 47)):
             if arr.shape != (s.K,):
@@ -195,8 +212,8 @@ def random_quant_layer(shape: LayerShape, rng: np.random.Generator) -> QuantLaye
     """Random int8 weights and a bias/requantization that spreads outputs over the int8 range."""
     from .requant import choose_multiplier
 
-    w = rng.integers(-128, 128, size=(shape.K, shape.C, shape.R, shape.S), dtype=np.int8)
-    fan_in = shape.C * shape.R * shape.S
+    w = rng.integers(-128, 128, size=shape.weight_shape, dtype=np.int8)
+    fan_in = shape.C // shape.groups * shape.R * shape.S
     acc_std = np.sqrt(fan_in) * 74.0 * 74.0  # std of uniform int8 is about 74
     bias = rng.integers(-int(acc_std), int(acc_std) + 1, size=shape.K).astype(np.int64)
     scale = rng.uniform(20.0, 60.0, size=shape.K) / acc_std

@@ -57,6 +57,7 @@ class SmartDealOptions:
     exp_max: int = DEFAULT_EXP_MAX
     slice_rows: int = 192
     scale_steps: int = 8
+    even_slices: bool = True
 
     def __post_init__(self):
         def bad(option, allowed):
@@ -133,10 +134,12 @@ class BlockLayout:
 
 
 def block_layout(shape: tuple[int, ...], S: int, slice_rows: int,
-                 name: str = "weight") -> BlockLayout:
+                 name: str = "weight", even: bool = True) -> BlockLayout:
     """Section III-C: conv kernels of width k*S as (C*R*k) x S matrices sliced at input-channel
     boundaries; FC and 1x1 rows padded to a multiple of S and reshaped; slices of at most
-    ``slice_rows`` rows (at least one unit), as even as possible."""
+    ``slice_rows`` rows (at least one unit), as even as possible, or, with ``even=False``, of
+    exactly ``slice_rows // unit`` units but the last (so slices line up with the channel groups
+    an accelerator processes with one basis)."""
     if len(shape) == 2 or shape[2:] == (1, 1):
         unit, units = 1, -(-math.prod(shape[1:]) // S)
     elif shape[3] % S == 0:
@@ -145,8 +148,10 @@ def block_layout(shape: tuple[int, ...], S: int, slice_rows: int,
         raise CompileError(f"layer '{name}': SmartDeal cannot reshape kernel {shape[2]}x{shape[3]} "
                            f"with S = {S}: allowed is a 1x1 kernel or a kernel width that is a "
                            f"multiple of S")
-    n_slices = -(-units // max(1, slice_rows // unit))
-    return BlockLayout(tuple(shape), S, unit, units, n_slices, -(-units // n_slices))
+    per_slice = max(1, slice_rows // unit)
+    n_slices = -(-units // per_slice)
+    return BlockLayout(tuple(shape), S, unit, units, n_slices,
+                       -(-units // n_slices) if even else per_slice)
 
 
 def rebuild_int(ce_codes: np.ndarray, b_int: np.ndarray) -> np.ndarray:
@@ -301,7 +306,7 @@ def decompose(w, options: SmartDealOptions = SmartDealOptions(),
               name: str = "weight") -> SmartDealLayer:
     """Decompose one conv (K,C,R,S) or FC (out,in) weight (see the module docstring)."""
     w = check_weight(name, w)
-    layout = block_layout(w.shape, options.S, options.slice_rows, name)
+    layout = block_layout(w.shape, options.S, options.slice_rows, name, options.even_slices)
     K, n_slices, m, S = layout.block_shape
     # Work on W * 2**-shift, largest magnitude in [0.5, 1): float32 cannot overflow, and the
     # exact power of two goes back into b_frac at the end.

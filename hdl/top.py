@@ -14,7 +14,10 @@ def blocks_for(cfg: ArchConfig) -> dict[str, Callable[[], object]]:
         from amaranth.utils import ceil_log2
 
         from .lcp.array import PRODUCT_BITS, AdderTree, Cell, LcpArray
-        from .lcp.core import ComputeUnit, LcpCore, LoadUnit, StoreUnit
+        from tessera.compiler.lcp.isa import PARAM_BYTES, STEP_BYTES
+
+        from .dma import ReadDma
+        from .lcp.core import ComputeUnit, LcpCore, StoreUnit
         from .lcp.ppu import PostProcessor
         lat = 1 + ceil_log2(cfg.rows)
         return {
@@ -23,7 +26,9 @@ def blocks_for(cfg: ArchConfig) -> dict[str, Callable[[], object]]:
             "cell": Cell,
             "adder_tree": lambda: AdderTree(cfg.rows, PRODUCT_BITS),
             "ppu": lambda: PostProcessor(cfg.rows, cfg.acc_width),
-            "load_unit": lambda: LoadUnit(cfg),
+            "load_unit": lambda: ReadDma(cfg.dram_width, [
+                ("w", cfg.cols), ("act", cfg.rows), ("param", cfg.cols * PARAM_BYTES),
+                ("step", STEP_BYTES)]),
             "compute_unit": lambda: ComputeUnit(cfg, lat, PRODUCT_BITS + ceil_log2(cfg.rows)),
             "store_unit": lambda: StoreUnit(cfg),
         }

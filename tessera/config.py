@@ -293,3 +293,118 @@ def resolve_config(arch: str | None = None, preset: str | None = None,
     if arch is not None and cfg.arch != arch:
         raise ConfigError(f"--arch '{arch}' does not match the configuration's arch '{cfg.arch}'")
     return cfg.with_overrides(sets or [])
+
+
+@dataclass(frozen=True)
+class SystolicConfig(ArchConfig):
+    """A conventional rows x cols systolic MAC array, the baseline SCALE-Sim v3 models.
+
+    ``dataflow`` picks what stays in the cells: outputs (os), weights (ws) or inputs (is). Three
+    double-buffered SRAMs (IFMAP, filter, OFMAP) sit between the array and DRAM. With
+    ``scalesim_compat`` the simulator (sim/systolic.py) reproduces SCALE-Sim's estimate-bandwidth
+    mode exactly, known errors included; without it those errors are corrected (docs/systolic.md).
+    """
+
+    arch: ClassVar[str] = "systolic"
+
+    rows: int = param(32, "array rows (SCALE-Sim ArrayHeight)", int_range(1, 4096))
+    cols: int = param(32, "array columns (SCALE-Sim ArrayWidth)", int_range(1, 4096))
+    dataflow: str = param("os", "os, ws or is: keep outputs, weights or inputs in the cells",
+                          Allowed("one of os, ws, is", lambda v: v in ("os", "ws", "is")))
+    ifmap_sram_kb: int = param(64, "IFMAP SRAM in KB, double-buffered (SCALE-Sim IfmapSramSzkB)",
+                               int_range(1, 1 << 20))
+    filter_sram_kb: int = param(64, "filter SRAM in KB, double-buffered (FilterSramSzkB)",
+                                int_range(1, 1 << 20))
+    ofmap_sram_kb: int = param(64, "OFMAP SRAM in KB, double-buffered (OfmapSramSzkB)",
+                               int_range(1, 1 << 20))
+    word_size: int = param(1, "bytes per data word (SCALE-Sim always uses 1)",
+                           Allowed("1, 2 or 4", lambda v: v in (1, 2, 4)))
+    scalesim_compat: bool = param(True, "reproduce SCALE-Sim v3 exactly, its errors included; "
+                                  "false corrects them (docs/systolic.md)",
+                                  Allowed("true or false", lambda v: isinstance(v, bool)),
+                                  hardware=False)
+
+
+ARCHS["systolic"] = SystolicConfig
+PRESETS.update({p.name: p for p in [
+    Preset(f"systolic-32x32-{df}", "systolic",
+           f"SCALE-Sim's default scale.cfg, {df.upper()} dataflow: 32x32, 64 KB per SRAM",
+           dict(rows=32, cols=32, dataflow=df, ifmap_sram_kb=64, filter_sram_kb=64,
+                ofmap_sram_kb=64, dram_width=16))
+    for df in ("os", "ws", "is")] + [
+    Preset("systolic-tpu-256x256", "systolic",
+           "TPU v1-like (SCALE-Sim google.cfg): 256x256 WS, 6 MB IFMAP/filter, 2 MB OFMAP SRAM",
+           dict(rows=256, cols=256, dataflow="ws", ifmap_sram_kb=6144, filter_sram_kb=6144,
+                ofmap_sram_kb=2048, dram_width=32, clock_mhz=700.0)),
+]})
+DEFAULT_PRESET["systolic"] = "systolic-32x32-os"
+
+
+@dataclass(frozen=True)
+class SmartDealConfig(ArchConfig):
+    """The SmartDeal accelerator (smartdeal.md V-B, Fig. 4): dim_m PE slices of dim_c PE lines of
+    dim_f bit-serial MACs. Each line rebuilds its weights from Ce codes and an S x S basis in two
+    ping-pong rebuild engines; slices share input activations; vector-wise zero Ce rows are
+    skipped together with their activation rows (docs/smartdeal.md).
+    """
+
+    arch: ClassVar[str] = "smartdeal"
+
+    dim_m: int = param(4, "PE slices: output channels computed at once (group of shared "
+                          "vector sparsity)", int_range(1, 128))
+    dim_c: int = param(2, "PE lines per slice: (input channel, kernel row) pairs per pass",
+                       int_range(1, 64))
+    dim_f: int = param(4, "bit-serial MACs per line: output pixels of a row segment",
+                       power_of_two(2, 64))
+    S: int = param(3, "basis size = longest kernel row a line runs (kernel width)",
+                   int_range(2, 7))
+    n_exp: int = param(8, "power-of-two exponents a Ce code can hold (shift 0..n_exp-1)",
+                       int_range(1, 8))
+    acc_width: int = param(32, "MAC accumulator width in bits (sums wrap at this width)",
+                           int_range(24, 48))
+    gb_depth: int = param(64, "input global buffer words (two banks), each dim_c*S channels x "
+                              "dim_f pixels", power_of_two(8, 65536))
+    wb_depth: int = param(32, "weight buffer words per bank (two banks): one pass of Ce codes, "
+                              "or half a pass of int8 weights", power_of_two(4, 65536))
+    bb_depth: int = param(8, "basis buffer words per bank (two banks): one S x S basis per "
+                             "slice", power_of_two(2, 65536))
+
+    def check_relations(self) -> None:
+        B = self.dram_width
+        if self.gb_lanes % B or self.dim_f * self.gb_lanes % B:
+            raise ConfigError(f"config field 'dram_width' = {B} is invalid: allowed is a divisor "
+                              f"of dim_c*S ({self.gb_lanes}) channels")
+        if self.dim_m % B and self.gb_lanes % self.dim_m:
+            raise ConfigError(f"config field 'dim_m' = {self.dim_m} is invalid: allowed is a "
+                              f"multiple of dram_width ({B}) or a divisor of dim_c*S "
+                              f"({self.gb_lanes})")
+        if self.rebuilt_bits + 8 + 1 > self.acc_width:
+            raise ConfigError(f"config field 'acc_width' = {self.acc_width} is invalid: allowed is "
+                              f"at least {self.rebuilt_bits + 9} (a rebuilt weight is "
+                              f"{self.rebuilt_bits} bits)")
+
+    @property
+    def gb_lanes(self) -> int:
+        """Channels in one input-buffer word, and in one activation plane in DRAM."""
+        return self.dim_c * self.S
+
+    @property
+    def rebuilt_bits(self) -> int:
+        """Signed width of a rebuilt weight: |W| <= S * 127 * 2**(n_exp - 1)."""
+        return (self.S * 127 << (self.n_exp - 1)).bit_length() + 1
+
+
+ARCHS["smartdeal"] = SmartDealConfig
+PRESETS.update({p.name: p for p in [
+    Preset("smartdeal-paper", "smartdeal",
+           "SmartDeal Table IX: 64 slices x 16 lines x 8 bit-serial MACs (8K), S=3, 1 GHz",
+           dict(dim_m=64, dim_c=16, dim_f=8, S=3, clock_mhz=1000.0, dram_width=16,
+                dram_latency=100, gb_depth=1024, wb_depth=256, bb_depth=64)),
+    Preset("smartdeal-tiny", "smartdeal", "2 slices x 2 lines x 4 MACs test array",
+           dict(dim_m=2, dim_c=2, dim_f=4, dram_width=2, dram_latency=5, gb_depth=64,
+                wb_depth=32, bb_depth=8)),
+    Preset("smartdeal-small", "smartdeal", "4 slices x 4 lines x 4 MACs test array",
+           dict(dim_m=4, dim_c=4, dim_f=4, dram_width=4, dram_latency=8, gb_depth=128,
+                wb_depth=64, bb_depth=16)),
+]})
+DEFAULT_PRESET["smartdeal"] = "smartdeal-tiny"

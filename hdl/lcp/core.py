@@ -20,15 +20,12 @@ from amaranth.utils import ceil_log2
 from tessera.compiler.lcp.isa import PARAM_BYTES, STEP_BYTES, STEP_DTYPE, Flag, Op
 from tessera.config import LcpConfig
 
+from ..dma import ADDR_BITS, ReadDma, ReadRequest
 from ..memories import SimpleDualPortRam
 from .array import DATA_BITS, LcpArray
 from .ppu import PARAM_LAYOUT, PostProcessor
 
-__all__ = ["STEP_LAYOUT", "ReadRequest", "dram_signature", "LoadUnit", "ComputeUnit",
-           "StoreUnit", "LcpCore"]
-
-ADDR_BITS = 32
-BEAT_COUNT_BITS = 24
+__all__ = ["STEP_LAYOUT", "dram_signature", "ComputeUnit", "StoreUnit", "LcpCore"]
 
 
 def _step_layout() -> data.StructLayout:
@@ -45,9 +42,6 @@ def _step_layout() -> data.StructLayout:
 
 STEP_LAYOUT = _step_layout()
 
-ReadRequest = data.StructLayout({"addr": unsigned(ADDR_BITS), "beats": unsigned(BEAT_COUNT_BITS)})
-
-
 def dram_signature(cfg) -> dict:
     """The DRAM port: read requests, read data (always accepted), addressed write beats."""
     beat = 8 * cfg.dram_width
@@ -57,141 +51,6 @@ def dram_signature(cfg) -> dict:
         "wr": Out(stream.Signature(data.StructLayout({"addr": unsigned(ADDR_BITS),
                                                        "data": unsigned(beat)}))),
     }
-
-
-class LoadUnit(wiring.Component):
-    """Issues a step's read requests in order (weights, activation rows, parameters, next step)
-    and routes the returning beats by counting them: the data always arrive in request order."""
-
-    def __init__(self, cfg: LcpConfig):
-        self._cfg = cfg
-        B = cfg.dram_width
-        self.w_beats = cfg.rows * cfg.cols // B
-        self.param_beats = cfg.cols * PARAM_BYTES // B
-        self.step_beats = STEP_BYTES // B
-        super().__init__({
-            "start": In(1),
-            "base": In(ADDR_BITS),
-            "step": In(STEP_LAYOUT),        # the current step's load fields
-            "fetch": In(1),                 # also fetch the next step descriptor
-            "fetch_addr": In(ADDR_BITS),
-            "busy": Out(1),
-            "rd_req": Out(stream.Signature(ReadRequest)),
-            "rd_data": In(stream.Signature(unsigned(8 * B))),
-            "w_row": Out(data.ArrayLayout(signed(DATA_BITS), cfg.cols)),
-            "w_load": Out(1),
-            "abuf_addr": Out(ceil_log2(cfg.abuf_depth)),
-            "abuf_data": Out(8 * cfg.rows),
-            "abuf_en": Out(1),
-            "params": Out(data.ArrayLayout(PARAM_LAYOUT, cfg.cols)),
-            "next_step": Out(STEP_LAYOUT),
-        })
-
-    def elaborate(self, platform):
-        m = Module()
-        cfg, B = self._cfg, self._cfg.dram_width
-        W, ACT, PARAM, FETCH = range(4)
-        enabled = Cat(self.step.flags & int(Flag.LOAD_W) != 0, self.step.flags & int(Flag.LOAD_ACT) != 0,
-                      self.step.flags & int(Flag.LOAD_PARAM) != 0, self.fetch)
-
-        # -- request side ---------------------------------------------------------------------
-        pending = Signal(4)
-        base = Signal(ADDR_BITS)
-        w_addr, p_addr, f_addr = (Signal(ADDR_BITS, name=n) for n in ("w_addr", "p_addr",
-                                                                      "f_addr"))
-        act_addr = Signal(ADDR_BITS)
-        act_stride = Signal(ADDR_BITS)
-        act_rows_left = Signal(16)
-        act_row_beats = Signal(32)
-        act_rows = Signal(16)
-        with m.If(self.start):
-            m.d.sync += [
-                pending.eq(enabled), base.eq(self.base),
-                w_addr.eq(self.step.w_addr), p_addr.eq(self.step.param_addr),
-                f_addr.eq(self.fetch_addr), act_addr.eq(self.step.act_addr),
-                act_stride.eq(self.step.act_row_stride), act_rows_left.eq(self.step.act_rows),
-                act_rows.eq(self.step.act_rows), act_row_beats.eq(self.step.act_row_beats),
-            ]
-        req = self.rd_req
-        m.d.comb += req.valid.eq(pending != 0)
-        with m.If(pending[W]):
-            m.d.comb += [req.p.addr.eq(base + w_addr), req.p.beats.eq(self.w_beats)]
-        with m.Elif(pending[ACT]):
-            m.d.comb += [req.p.addr.eq(base + act_addr), req.p.beats.eq(act_row_beats)]
-        with m.Elif(pending[PARAM]):
-            m.d.comb += [req.p.addr.eq(base + p_addr), req.p.beats.eq(self.param_beats)]
-        with m.Else():
-            m.d.comb += [req.p.addr.eq(base + f_addr), req.p.beats.eq(self.step_beats)]
-        with m.If(req.valid & req.ready):
-            with m.If(pending[W]):
-                m.d.sync += pending[W].eq(0)
-            with m.Elif(pending[ACT]):
-                m.d.sync += [act_rows_left.eq(act_rows_left - 1),
-                             act_addr.eq(act_addr + act_stride)]
-                with m.If(act_rows_left == 1):
-                    m.d.sync += pending[ACT].eq(0)
-            with m.Elif(pending[PARAM]):
-                m.d.sync += pending[PARAM].eq(0)
-            with m.Else():
-                m.d.sync += pending[FETCH].eq(0)
-
-        # -- data side: count beats per destination ---------------------------------------------
-        waiting = Signal(4)
-        count = Signal(32)            # beats received in the current destination
-        rows_done = Signal(16)        # ACT: requests completed
-        with m.If(self.start):
-            m.d.sync += [waiting.eq(enabled), count.eq(0), rows_done.eq(0)]
-        m.d.comb += self.busy.eq(waiting != 0)
-        beat = self.rd_data.payload
-        got = self.rd_data.valid
-        m.d.comb += self.rd_data.ready.eq(1)  # every destination takes a beat per cycle
-
-        def finish(phase):
-            m.d.sync += [waiting[phase].eq(0), count.eq(0)]
-
-        # Weights: `cols` bytes per array row, shifted in through the first row.
-        w_acc = Signal(8 * cfg.cols)
-        w_line = Cat(w_acc[8 * B:], beat)
-        per_row = cfg.cols // B
-        m.d.comb += self.w_row.as_value().eq(w_line)
-        # Activations: `rows` bytes per buffer entry.
-        a_acc = Signal(8 * cfg.rows)
-        a_entry = Cat(a_acc[8 * B:], beat)
-        per_entry = cfg.rows // B
-        a_ptr = Signal(ceil_log2(cfg.abuf_depth))
-        with m.If(self.start):
-            m.d.sync += a_ptr.eq(self.step.act_abuf_base)
-        m.d.comb += [self.abuf_addr.eq(a_ptr), self.abuf_data.eq(a_entry)]
-        params = Signal(8 * PARAM_BYTES * cfg.cols)
-        m.d.comb += self.params.as_value().eq(params)
-        nxt = Signal(8 * STEP_BYTES)
-        m.d.comb += self.next_step.as_value().eq(nxt)
-
-        with m.If(got):
-            m.d.sync += count.eq(count + 1)
-            with m.If(waiting[W]):
-                m.d.sync += w_acc.eq(w_line)
-                m.d.comb += self.w_load.eq(count % per_row == per_row - 1)
-                with m.If(count == self.w_beats - 1):
-                    finish(W)
-            with m.Elif(waiting[ACT]):
-                m.d.sync += a_acc.eq(a_entry)
-                with m.If(count % per_entry == per_entry - 1):
-                    m.d.comb += self.abuf_en.eq(1)
-                    m.d.sync += a_ptr.eq(a_ptr + 1)
-                with m.If(count == act_row_beats - 1):
-                    m.d.sync += [count.eq(0), rows_done.eq(rows_done + 1)]
-                    with m.If(rows_done == act_rows - 1):
-                        finish(ACT)
-            with m.Elif(waiting[PARAM]):
-                m.d.sync += params.eq(Cat(params[8 * B:], beat))
-                with m.If(count == self.param_beats - 1):
-                    finish(PARAM)
-            with m.Else():
-                m.d.sync += nxt.eq(Cat(nxt[8 * B:], beat))
-                with m.If(count == self.step_beats - 1):
-                    finish(FETCH)
-        return m
 
 
 class ComputeUnit(wiring.Component):
@@ -459,7 +318,10 @@ class LcpCore(wiring.Component):
         m = Module()
         cfg = self._cfg
         m.submodules.array = array = LcpArray(cfg)
-        m.submodules.load = load = LoadUnit(cfg)
+        B = cfg.dram_width
+        m.submodules.load = load = ReadDma(B, [("w", cfg.cols), ("act", cfg.rows),
+                                                ("param", cfg.cols * PARAM_BYTES),
+                                                ("step", STEP_BYTES)])
         m.submodules.compute = compute = ComputeUnit(cfg, array.latency, array.sum_bits)
         m.submodules.store = store = StoreUnit(cfg)
         m.submodules.abuf = abuf = SimpleDualPortRam(unsigned(8 * cfg.rows), cfg.abuf_depth,
@@ -473,18 +335,26 @@ class LcpCore(wiring.Component):
         wiring.connect(m, store.wr, wiring.flipped(self.wr))
 
         # Buffers and array wiring.
+        # Load unit destinations: the weight shift chain, the ABUF, parameters, the next step.
+        params = Signal(data.ArrayLayout(PARAM_LAYOUT, cfg.cols))
+        next_step = Signal(STEP_LAYOUT)
+        act_base = Signal(ceil_log2(cfg.abuf_depth))
+        with m.If(load.param_word_valid):
+            m.d.sync += params.as_value().eq(load.param_word)
+        with m.If(load.step_word_valid):
+            m.d.sync += next_step.as_value().eq(load.step_word)
         m.d.comb += [
-            abuf.w_addr.eq(load.abuf_addr), abuf.w_data.eq(load.abuf_data),
-            abuf.w_en.eq(load.abuf_en),
+            abuf.w_addr.eq(act_base + load.act_word_index), abuf.w_data.eq(load.act_word),
+            abuf.w_en.eq(load.act_word_valid),
             abuf.r_addr.eq(compute.abuf_addr), abuf.r_en.eq(compute.abuf_en),
             compute.abuf_data.eq(abuf.r_data),
             array.x.eq(compute.x), array.swap.eq(compute.swap),
-            array.w_row.eq(load.w_row), array.w_load.eq(load.w_load),
+            array.w_row.as_value().eq(load.w_word), array.w_load.eq(load.w_word_valid),
             compute.sums.eq(array.sums),
             acc.w_addr.eq(compute.acc_waddr), acc.w_data.eq(compute.acc_wdata),
             acc.w_en.eq(compute.acc_wen),
             compute.acc_rdata.eq(acc.r_data), store.acc_rdata.eq(acc.r_data),
-            store.params.eq(load.params),
+            store.params.eq(params),
         ]
         storing = Signal()
         m.d.comb += [
@@ -501,32 +371,49 @@ class LcpCore(wiring.Component):
         last = cur.flags & int(Flag.LAST) != 0
         m.d.comb += [load.base.eq(base), store.base.eq(base), compute.step.eq(cur),
                      store.step.eq(cur), self.cycles.eq(cycles), self.error.eq(error)]
+
+        def start_loads(step, fetch):
+            """Program the load unit with a step's transfers and, if ``fetch``, the next step."""
+            flags = step.flags
+            m.d.comb += [
+                load.start.eq(1),
+                load.w_en.eq(flags & int(Flag.LOAD_W) != 0), load.w_addr.eq(step.w_addr),
+                load.w_rows.eq(1), load.w_row_beats.eq(cfg.rows * cfg.cols // B),
+                load.act_en.eq(flags & int(Flag.LOAD_ACT) != 0), load.act_addr.eq(step.act_addr),
+                load.act_rows.eq(step.act_rows), load.act_row_beats.eq(step.act_row_beats),
+                load.act_stride.eq(step.act_row_stride),
+                load.param_en.eq(flags & int(Flag.LOAD_PARAM) != 0),
+                load.param_addr.eq(step.param_addr), load.param_rows.eq(1),
+                load.param_row_beats.eq(cfg.cols * PARAM_BYTES // B),
+                load.step_en.eq(fetch), load.step_addr.eq(pc), load.step_rows.eq(1),
+                load.step_row_beats.eq(STEP_BYTES // B),
+            ]
+            m.d.sync += act_base.eq(step.act_abuf_base)
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [base.eq(self.base), pc.eq(0), cycles.eq(0), error.eq(0)]
                     m.next = "FETCH"
             with m.State("FETCH"):
-                m.d.comb += [load.start.eq(1), load.fetch.eq(1), load.fetch_addr.eq(pc),
-                             self.busy.eq(1)]
+                start_loads(STEP_LAYOUT.const({}), fetch=1)
+                m.d.comb += self.busy.eq(1)
                 m.d.sync += [pc.eq(pc + STEP_BYTES), cycles.eq(cycles + 1)]
                 m.next = "WAIT_FETCH"
             with m.State("WAIT_FETCH"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += cycles.eq(cycles + 1)
                 with m.If(~load.busy):
-                    with m.If((load.next_step.op == int(Op.HEADER))
-                              & (load.next_step.config_id == cfg.config_id)):
-                        m.d.sync += cur.eq(load.next_step)
+                    with m.If((next_step.op == int(Op.HEADER))
+                              & (next_step.config_id == cfg.config_id)):
+                        m.d.sync += cur.eq(next_step)
                         m.next = "LAUNCH"
                     with m.Else():
                         m.d.sync += error.eq(1)
                         m.next = "DONE"
             with m.State("LAUNCH"):
+                start_loads(cur, fetch=~last)
                 m.d.comb += [
                     self.busy.eq(1),
-                    load.step.eq(cur), load.start.eq(1), load.fetch.eq(~last),
-                    load.fetch_addr.eq(pc),
                     compute.start.eq(cur.op == int(Op.COMPUTE)),
                     store.start.eq(cur.op == int(Op.STORE)),
                 ]
@@ -541,7 +428,7 @@ class LcpCore(wiring.Component):
                     with m.If(last):
                         m.next = "DONE"
                     with m.Else():
-                        m.d.sync += cur.eq(load.next_step)
+                        m.d.sync += cur.eq(next_step)
                         m.next = "LAUNCH"
             with m.State("DONE"):
                 m.d.comb += self.done.eq(1)

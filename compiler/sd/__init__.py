@@ -1,0 +1,1 @@
+"""The SmartDeal accelerator back end: command formats, memory layouts, pass mapping, Programs."""

@@ -1,0 +1,378 @@
+"""Compile a sequential network for the SmartDeal accelerator into a Program.
+
+Per layer: for each group of output channels (mg) and band of output rows that fits one bank of
+the input global buffer, one COMPUTE step runs every tile of the band. Loads ride one step ahead
+in the other bank: a band of input rows, and an output-channel group's pass words, bases and
+post-processing parameters. A NOP between layers keeps a layer's first loads after the previous
+layer's last writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tessera.config import SmartDealConfig
+from tessera.errors import CompileError
+
+from ..layers import LayerShape, QuantLayer
+from ..lcp.layout import PARAM_DTYPE
+from ..program import Program, new_manifest
+from .isa import (CODE_BITS, HEADER_BITS, PARAM_BYTES, SEL_BITS, STEP_BYTES, STEP_DTYPE, Bank,
+                  Flag, Mode, Op, basis_word_bits, encode_code, pack_bits, pack_header, pack_sel,
+                  pass_word_bits)
+from .mapping import (GroupPasses, SdTensor, ceil_div, check_supported, geometry, group_passes,
+                      group_size, mode_of)
+
+ALIGN = 64
+
+
+def _align(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+def pass_words(gp: GroupPasses, cfg: SmartDealConfig, raw: bool) -> np.ndarray:
+    """(words, bytes) of one group's passes: two words per pass for int8 weights."""
+    bits = pass_word_bits(cfg.dim_m, cfg.dim_c, cfg.S, cfg.dram_width)
+    switch, bb_load, bb_word = gp.header()
+    header = pack_header(gp.plane, switch, bb_load, bb_word)[:, None]
+    sel = pack_sel(gp.valid, gp.row, gp.lane)
+    P, G = gp.count, gp.weights.shape[1]
+    wt = np.zeros((P, cfg.dim_m, cfg.dim_c, cfg.S), np.int64)
+    wt[:, :G] = gp.weights
+    if not raw:
+        codes = np.where(gp.valid[:, None, :, None], encode_code(np.where(wt == 0, 1, wt)), 0)
+        return pack_bits([(header, HEADER_BITS), (sel, SEL_BITS),
+                          (codes.reshape(P, -1), CODE_BITS)], bits)
+    # int8 weights: the code fields of two words hold the bytes, low word first
+    flat = (wt.reshape(P, -1) & 0xFF).astype(np.uint64)
+    n = flat.shape[1]
+    nib = np.stack([flat & 15, flat >> 4], axis=-1).reshape(P, 2 * n)
+    first = pack_bits([(header, HEADER_BITS), (sel, SEL_BITS), (nib[:, :n], CODE_BITS)], bits)
+    second = pack_bits([(header, HEADER_BITS), (sel, SEL_BITS), (nib[:, n:], CODE_BITS)], bits)
+    return np.stack([first, second], axis=1).reshape(2 * P, -1)
+
+
+def basis_words(gp: GroupPasses, cfg: SmartDealConfig) -> np.ndarray:
+    bits = basis_word_bits(cfg.dim_m, cfg.S, cfg.dram_width)
+    n, G = gp.bases.shape[:2]
+    b = np.zeros((n, cfg.dim_m, cfg.S, cfg.S), np.int64)
+    b[:, :G] = gp.bases
+    return pack_bits([((b.reshape(n, -1) & 0xFF).astype(np.uint64), 8)], bits)
+
+
+@dataclass
+class LayerPlan:
+    layer: QuantLayer
+    mode: Mode
+    G: int                  # output channels per group
+    NT: int                 # groups
+    band: int               # output rows per COMPUTE step
+    groups: list            # GroupPasses per group
+
+
+def _band_rows(shape: LayerShape, cfg: SmartDealConfig, geo, t_in: SdTensor) -> int:
+    words_per_row = t_in.planes * (t_in.Ws // cfg.dim_f)
+    bank = cfg.gb_depth // 2
+    rows_fit = bank // words_per_row
+    if rows_fit < geo.rows:
+        raise CompileError(f"layer '{shape.name}' does not fit: {geo.rows} input rows of "
+                           f"{words_per_row} words need {geo.rows * words_per_row} global-buffer "
+                           f"words, one bank holds {bank} (gb_depth/2); increase gb_depth")
+    return min(shape.out_h, (rows_fit - geo.rows) // shape.stride + 1)
+
+
+def compile_network(cfg: SmartDealConfig, layers: list[QuantLayer], x: np.ndarray) -> Program:
+    shapes = [q.shape for q in layers]
+    for a, b in zip(shapes, shapes[1:]):
+        if a.output_shape != b.input_shape:
+            raise CompileError(f"layer '{b.name}' expects input {b.input_shape} but layer "
+                               f"'{a.name}' produces {a.output_shape}")
+    if x.shape != shapes[0].input_shape or x.dtype != np.int8:
+        raise CompileError(f"input must be int8 of shape {shapes[0].input_shape}, got "
+                           f"{x.dtype} {x.shape}")
+    for s in shapes:
+        check_supported(s, cfg)
+    L, B = cfg.gb_lanes, cfg.dram_width
+    geos = [geometry(s, cfg) for s in shapes]
+    Gs = [group_size(s, cfg) for s in shapes]
+    NTs = [ceil_div(s.K, G) for s, G in zip(shapes, Gs)]
+
+    # Tensors: each stored the way its consumer reads it; producers write whole groups.
+    cursor_t = []
+    for i in range(len(shapes) + 1):
+        C, H, W = shapes[0].input_shape if i == 0 else shapes[i - 1].output_shape
+        chans = C if i == 0 else NTs[i - 1] * Gs[i - 1]
+        if i < len(shapes):
+            g = geos[i]
+            cursor_t.append((C, H, W, ceil_div(chans, L), g.mt, g.ml, g.min_hs, g.min_ws))
+        else:
+            cursor_t.append((C, H, W, ceil_div(chans, L), 0, 0, H,
+                             ceil_div(W, cfg.dim_f) * cfg.dim_f))
+
+    plans = []
+    for q, geo, G, NT in zip(layers, geos, Gs, NTs):
+        groups = [group_passes(q, cfg, mg) for mg in range(NT)]
+        raw = q.sd is None
+        for mg, gp in enumerate(groups):
+            words = gp.count * (2 if raw else 1)
+            if words > cfg.wb_depth:
+                raise CompileError(f"layer '{q.shape.name}' does not fit: channel group {mg} "
+                                   f"needs {words} pass words, a weight-buffer bank holds "
+                                   f"{cfg.wb_depth}; increase wb_depth")
+            if gp.bases.shape[0] > cfg.bb_depth:
+                raise CompileError(f"layer '{q.shape.name}' does not fit: {gp.bases.shape[0]} "
+                                   f"bases per group, a basis-buffer bank holds {cfg.bb_depth}; "
+                                   "increase bb_depth")
+        plans.append(LayerPlan(q, geo.mode, G, NT, 0, groups))
+
+    # Memory map: commands, then per layer pass words, bases, parameters, then tensors.
+    step_specs = []   # (layer index, mg, y0, ny)
+    for i, (plan, s) in enumerate(zip(plans, shapes)):
+        t = cursor_t[i]
+        probe = SdTensor(0, *t[:3], L, *t[3:])
+        plan.band = _band_rows(s, cfg, geos[i], probe)
+        for mg in range(plan.NT):
+            for y0 in range(0, s.out_h, plan.band):
+                step_specs.append((i, mg, y0, min(plan.band, s.out_h - y0)))
+    n_steps = 1 + len(step_specs) + len(shapes) - 1
+    cursor = _align(n_steps * STEP_BYTES)
+    wb_off, bb_off, par_off = [], [], []
+    blobs = []
+    for plan in plans:
+        wo, bo, po = [], [], []
+        raw = plan.layer.sd is None
+        for mg, gp in enumerate(plan.groups):
+            w = pass_words(gp, cfg, raw)
+            wo.append((cursor, w.shape[0]))
+            blobs.append((cursor, w))
+            cursor = _align(cursor + w.size)
+            b = basis_words(gp, cfg)
+            bo.append((cursor, b.shape[0]))
+            blobs.append((cursor, b))
+            cursor = _align(cursor + b.size)
+            rec = np.zeros(cfg.dim_m, PARAM_DTYPE)
+            ch = np.arange(mg * plan.G, (mg + 1) * plan.G)
+            ok = ch < plan.layer.shape.K
+            q = plan.layer
+            rec["bias"][:plan.G][ok] = q.bias[ch[ok]]
+            rec["mult"][:plan.G][ok] = q.mult[ch[ok]]
+            rec["shift"][:plan.G][ok] = q.shift[ch[ok]]
+            po.append(cursor)
+            blobs.append((cursor, np.frombuffer(rec.tobytes(), np.uint8)))
+            cursor = _align(cursor + rec.nbytes)
+        wb_off.append(wo)
+        bb_off.append(bo)
+        par_off.append(po)
+    tensors = []
+    for t in cursor_t:
+        ten = SdTensor(cursor, *t[:3], L, *t[3:])
+        tensors.append(ten)
+        cursor = _align(cursor + ten.size)
+    if cursor >= 2 ** 32:
+        raise CompileError(f"program image would be {cursor} bytes: allowed is below 4 GiB")
+
+    # Steps.
+    steps = np.zeros(n_steps, STEP_DTYPE)
+    steps[0]["op"] = Op.HEADER
+    steps[0]["config_id"] = cfg.config_id
+    k = 1
+    gb_banks = [None, None]       # what each bank holds
+    wb_banks = [None, None]
+    last_gb, last_wb = 1, 1       # banks the previous COMPUTE read
+    manifest_layers = []
+    for i, (plan, s) in enumerate(zip(plans, shapes)):
+        if i:
+            steps[k]["op"] = Op.NOP
+            k += 1
+        first = k
+        t_in, t_out = tensors[i], tensors[i + 1]
+        geo = geos[i]
+        nw = t_in.Ws // cfg.dim_f
+        for (li, mg, y0, ny) in [sp for sp in step_specs if sp[0] == i]:
+            st = steps[k]
+            loader = steps[k - 1]
+            band_key = (i, y0)
+            if band_key in gb_banks:
+                gb = gb_banks.index(band_key)
+            else:
+                gb = 1 - last_gb
+                gb_banks[gb] = band_key
+                rows = (ny - 1) * s.stride + geo.rows
+                loader["flags"] |= Flag.LOAD_GB
+                loader["gb_addr"] = t_in.offset + y0 * s.stride * t_in.Ws * L
+                loader["gb_beats"] = rows * t_in.Ws * L // B
+                loader["gb_stride"] = t_in.plane_bytes
+                loader["gb_planes"] = t_in.planes
+                loader["gb_dst"] = 0
+                loader["load_banks"] |= Bank.GB if gb else 0
+            wkey = (i, mg)
+            if wkey in wb_banks:
+                wb = wb_banks.index(wkey)
+            else:
+                wb = 1 - last_wb
+                wb_banks[wb] = wkey
+                loader["flags"] |= Flag.LOAD_WB | Flag.LOAD_BB | Flag.LOAD_PARAM
+                loader["wb_addr"], loader["wb_words"] = wb_off[i][mg]
+                loader["bb_addr"], loader["bb_words"] = bb_off[i][mg]
+                loader["param_addr"] = par_off[i][mg]
+                loader["load_banks"] |= Bank.WB if wb else 0
+            last_gb, last_wb = gb, wb
+            st["op"] = Op.COMPUTE
+            st["flags"] = Flag.RELU if s.relu else 0
+            st["mode"] = plan.mode
+            st["stride"] = s.stride
+            st["taps"] = geo.taps
+            st["banks"] = (Bank.GB if gb else 0) | (Bank.WB if wb else 0)
+            st["raw"] = plan.layer.sd is None
+            st["n_ch"] = plan.G
+            st["ny"] = ny
+            st["nseg"] = geo.nseg
+            st["passes"] = plan.groups[mg].count
+            st["gb_rows"] = (ny - 1) * s.stride + geo.rows
+            st["gb_words"] = nw
+            st["out_w"] = s.out_w
+            st["lane0"] = (mg * plan.G) % L
+            st["out_addr"] = t_out.addr(mg * plan.G, y0, 0)
+            st["out_row"] = t_out.Ws * L
+            st["out_plane"] = t_out.plane_bytes
+            k += 1
+        manifest_layers.append({
+            "name": s.name, "kind": s.kind, "C": s.C, "K": s.K, "H": s.H, "W": s.W, "R": s.R,
+            "S": s.S, "stride": s.stride, "pads": list(s.pads), "relu": s.relu,
+            "groups": s.groups, "macs": s.macs, "mode": plan.mode.name.lower(),
+            "decomposed": plan.layer.sd is not None, "group": plan.G, "band": plan.band,
+            "passes": [gp.count for gp in plan.groups],
+            "pass_words": [list(v) for v in wb_off[i]], "basis_words": [list(v) for v in bb_off[i]],
+            "params": par_off[i],
+            "input": t_in.to_dict(), "output": t_out.to_dict(), "steps": [first, k],
+        })
+    steps[-1]["flags"] |= Flag.LAST
+    assert k == n_steps
+
+    image = np.zeros(cursor, np.uint8)
+    image[:steps.nbytes] = np.frombuffer(steps.tobytes(), np.uint8)
+    for off, blob in blobs:
+        flat = np.asarray(blob, np.uint8).ravel()
+        image[off:off + flat.size] = flat
+    xb = tensors[0].pack(x)
+    image[tensors[0].offset:tensors[0].offset + len(xb)] = np.frombuffer(xb, np.uint8)
+    manifest = new_manifest(cfg, image_size=cursor,
+                            regions={"commands": {"offset": 0, "size": int(steps.nbytes)}},
+                            layers=manifest_layers, input=tensors[0].to_dict(),
+                            output=tensors[-1].to_dict(), steps=int(n_steps))
+    return Program(manifest, image)
+
+
+def _rebuild_rows(codes: np.ndarray, bases: np.ndarray) -> np.ndarray:
+    """Rebuilt rows (..., S) from 4-bit codes (..., S) and bases (..., S, S)."""
+    from ..smartdeal import rebuild_int
+    from .isa import decode_code
+
+    return rebuild_int(decode_code(codes)[..., None, :], bases)[..., 0, :]
+
+
+def decode_network(program: Program) -> tuple[list[QuantLayer], np.ndarray]:
+    """Layers (with the weights the rebuild engines produce) and input, read from the image."""
+    from .isa import unpack_field
+
+    cfg = program.config
+    img = program.image
+    dm, dc, S, L = cfg.dim_m, cfg.dim_c, cfg.S, cfg.gb_lanes
+    wbytes = pass_word_bits(dm, dc, S, cfg.dram_width) // 8
+    bbytes = basis_word_bits(dm, S, cfg.dram_width) // 8
+    layers = []
+    for Lm in program.manifest["layers"]:
+        shape = LayerShape(Lm["name"], Lm["kind"], C=Lm["C"], K=Lm["K"], H=Lm["H"], W=Lm["W"],
+                           R=Lm["R"], S=Lm["S"], stride=Lm["stride"], pads=tuple(Lm["pads"]),
+                           relu=Lm["relu"], groups=Lm["groups"])
+        mode, G = Mode[Lm["mode"].upper()], Lm["group"]
+        raw = not Lm["decomposed"]
+        w = np.zeros(shape.weight_shape, np.int64)
+        bias, mult, shift = (np.zeros(shape.K, np.int64) for _ in range(3))
+        for mg, ((woff, nwords), (boff, nb), poff) in enumerate(zip(
+                Lm["pass_words"], Lm["basis_words"], Lm["params"])):
+            words = img[woff:woff + nwords * wbytes].reshape(nwords, wbytes)
+            hdr = unpack_field(words, 0, HEADER_BITS, 1)[:, 0]
+            sel = unpack_field(words, HEADER_BITS, SEL_BITS, dc)
+            nib = unpack_field(words, HEADER_BITS + dc * SEL_BITS, CODE_BITS, dm * dc * S)
+            if raw:
+                lo, hi = nib[0::2], nib[1::2]
+                flat = np.concatenate([lo, hi], axis=1).reshape(-1, dm * dc * S, 2)
+                vals = (flat[..., 0] | (flat[..., 1] << 4)).astype(np.int64)
+                rows = np.where(vals > 127, vals - 256, vals).reshape(-1, dm, dc, S)
+                hdr, sel = hdr[0::2], sel[0::2]
+            else:
+                bwords = img[boff:boff + nb * bbytes].reshape(nb, bbytes)
+                b = bwords[:, :dm * S * S].view(np.int8).astype(np.int64).reshape(nb, dm, S, S)
+                cg = np.cumsum((np.arange(hdr.size) == 0) | ((hdr >> 12) & 1).astype(bool)) - 1
+                codes = nib.reshape(-1, dm, dc, S)
+                rows = _rebuild_rows(codes, b[cg][:, :, None])
+            valid = (sel & 1).astype(bool)
+            r_of, lane = ((sel >> 1) & 7).astype(np.int64), (sel >> 4).astype(np.int64)
+            plane = (hdr & 0xFFF).astype(np.int64)
+            for p in range(rows.shape[0]):
+                for l in np.flatnonzero(valid[p]):
+                    ch0 = plane[p] * L + lane[p, l]
+                    for m in range(G):
+                        k = mg * G + m
+                        if k >= shape.K:
+                            continue
+                        if mode == Mode.CONV:
+                            w[k, ch0, r_of[p, l], :shape.S] = rows[p, m, l, :shape.S]
+                        elif mode == Mode.POINTWISE:
+                            n = min(S, shape.C - ch0)
+                            w[k, ch0:ch0 + n, 0, 0] = rows[p, m, l, :n]
+                        else:
+                            w[k, 0, r_of[p, l], :shape.S] = rows[p, m, l, :shape.S]
+            rec = np.frombuffer(img, PARAM_DTYPE, count=G, offset=poff)
+            ks = np.arange(mg * G, min((mg + 1) * G, shape.K))
+            bias[ks], mult[ks], shift[ks] = (rec[f][:ks.size] for f in ("bias", "mult", "shift"))
+        layers.append(QuantLayer(shape, w.astype(np.int8 if raw else np.int32), bias, mult,
+                                 shift))
+    x = SdTensor.from_dict(program.manifest["input"]).unpack(img)
+    return layers, x
+
+
+def read_outputs(program: Program, image: np.ndarray) -> list[np.ndarray]:
+    return [SdTensor.from_dict(L["output"]).unpack(image) for L in program.manifest["layers"]]
+
+
+def random_layer(shape: LayerShape, cfg: SmartDealConfig, rng: np.random.Generator,
+                 row_sparsity: float = 0.0, decomposed: bool = True) -> QuantLayer:
+    """A random SmartDeal layer: codes and bases drawn directly (no decomposition needed), with a
+    fraction ``row_sparsity`` of Ce rows zero for each whole channel group."""
+    from ..requant import choose_multiplier
+    from ..smartdeal import SmartDealLayer, SmartDealOptions, block_layout
+
+    check_supported(shape, cfg)
+    if not decomposed:
+        from ..layers import random_quant_layer
+        return random_quant_layer(shape, rng)
+    mode = mode_of(shape)
+    S = cfg.S
+    if mode == Mode.CONV and shape.S != S:
+        raise CompileError(f"layer '{shape.name}': a SmartDeal-decomposed kernel must be "
+                           f"{S} wide (S), got {shape.S}")
+    G = group_size(shape, cfg)
+    slice_rows = {Mode.CONV: shape.R * cfg.dim_c, Mode.POINTWISE: cfg.dim_c,
+                  Mode.DEPTHWISE: shape.R}[mode]
+    opts = SmartDealOptions(S=S, exp_min=-cfg.n_exp + 1, exp_max=0, slice_rows=slice_rows,
+                            even_slices=False, structure="vector", group_size=G)
+    layout = block_layout(shape.weight_shape, S, slice_rows, shape.name, even=False)
+    K, n_slices, m, _ = layout.block_shape
+    mag = rng.integers(1, cfg.n_exp + 1, size=layout.block_shape)
+    codes = np.where(rng.random(layout.block_shape) < .5, -mag, mag)
+    groups = ceil_div(K, G)
+    zero = rng.random((groups, n_slices, m)) < row_sparsity
+    codes[np.repeat(zero, G, axis=0)[:K]] = 0
+    b_int = rng.integers(-127, 128, size=(K, n_slices, S, S))
+    sd = SmartDealLayer(shape.name, layout, opts, codes.astype(np.int8), b_int.astype(np.int8),
+                        np.zeros(K, np.int8), 0, 0)
+    w = layout.from_blocks(sd.w_int()).astype(np.int32)
+    fan_in = (shape.C // shape.groups) * shape.R * shape.S
+    acc_std = np.sqrt(fan_in) * 74.0 * max(1.0, float(np.abs(w).std()))
+    bias = rng.integers(-int(acc_std), int(acc_std) + 1, size=shape.K).astype(np.int64)
+    mult, shift = choose_multiplier(rng.uniform(20.0, 60.0, size=shape.K) / acc_std)
+    return QuantLayer(shape, w, bias, mult, shift, sd=sd)
