@@ -12,12 +12,23 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-__all__ = ["ReadRequest", "ReadDma"]
+__all__ = ["ReadRequest", "ReadDma", "dram_signature"]
 
 ADDR_BITS = 32
 BEAT_COUNT_BITS = 24
 
 ReadRequest = data.StructLayout({"addr": unsigned(ADDR_BITS), "beats": unsigned(BEAT_COUNT_BITS)})
+
+
+def dram_signature(cfg) -> dict:
+    """The DRAM port: read requests, read data (always accepted), addressed write beats."""
+    beat = 8 * cfg.dram_width
+    return {
+        "rd_req": Out(stream.Signature(ReadRequest)),
+        "rd_data": In(stream.Signature(unsigned(beat))),     # ready is always 1
+        "wr": Out(stream.Signature(data.StructLayout({"addr": unsigned(ADDR_BITS),
+                                                       "data": unsigned(beat)}))),
+    }
 
 
 class ReadDma(wiring.Component):

@@ -32,7 +32,17 @@ def blocks_for(cfg: ArchConfig) -> dict[str, Callable[[], object]]:
             "compute_unit": lambda: ComputeUnit(cfg, lat, PRODUCT_BITS + ceil_log2(cfg.rows)),
             "store_unit": lambda: StoreUnit(cfg),
         }
-    raise ConfigError(f"arch '{cfg.arch}' has no RTL: allowed is lcp")
+    if cfg.arch == "smartdeal":
+        from .sd.core import SdCore
+        from .sd.line import PeLine, RebuildEngines
+        from .sd.mac import BoothMac
+        return {
+            "core": lambda: SdCore(cfg),
+            "pe_line": lambda: PeLine(cfg),
+            "rebuild_engines": lambda: RebuildEngines(cfg),
+            "mac": lambda: BoothMac(cfg.rebuilt_bits, cfg.acc_width),
+        }
+    raise ConfigError(f"arch '{cfg.arch}' has no RTL: allowed is lcp, smartdeal")
 
 
 def module_name(cfg: ArchConfig, block: str) -> str:

@@ -361,7 +361,7 @@ class SmartDealConfig(ArchConfig):
     n_exp: int = param(8, "power-of-two exponents a Ce code can hold (shift 0..n_exp-1)",
                        int_range(1, 8))
     acc_width: int = param(32, "MAC accumulator width in bits (sums wrap at this width)",
-                           int_range(24, 48))
+                           int_range(24, 40))
     gb_depth: int = param(64, "input global buffer words (two banks), each dim_c*S channels x "
                               "dim_f pixels", power_of_two(8, 65536))
     wb_depth: int = param(32, "weight buffer words per bank (two banks): one pass of Ce codes, "
@@ -371,6 +371,9 @@ class SmartDealConfig(ArchConfig):
 
     def check_relations(self) -> None:
         B = self.dram_width
+        if self.dim_m * self.dim_c * self.S % 2:
+            raise ConfigError(f"config field 'dim_m' = {self.dim_m} is invalid: allowed makes "
+                              f"dim_m*dim_c*S even (two pass words hold a pass of int8 weights)")
         if self.gb_lanes % B or self.dim_f * self.gb_lanes % B:
             raise ConfigError(f"config field 'dram_width' = {B} is invalid: allowed is a divisor "
                               f"of dim_c*S ({self.gb_lanes}) channels")

@@ -55,6 +55,13 @@ def check_supported(shape: LayerShape, cfg: SmartDealConfig) -> None:
     if mode == Mode.POINTWISE and any(shape.pads):
         raise CompileError(f"layer '{shape.name}': a padded 1x1 convolution is not supported: "
                            "allowed is pad=0")
+    if shape.stride > 2:
+        raise CompileError(f"layer '{shape.name}': stride {shape.stride} is not supported on the "
+                           "SmartDeal array: allowed is 1 or 2")
+    if group_size(shape, cfg) % cfg.dram_width:
+        raise CompileError(f"layer '{shape.name}': its {group_size(shape, cfg)}-channel output "
+                           f"groups are not whole {cfg.dram_width}-byte beats: allowed needs "
+                           "dim_m (or, depthwise, the group) to be a multiple of dram_width")
     if shape.pool:
         raise CompileError(f"layer '{shape.name}': the SmartDeal accelerator has no pooling "
                            "unit: allowed is pool on the host (or on the LCP array)")

@@ -20,38 +20,16 @@ from amaranth.utils import ceil_log2
 from tessera.compiler.lcp.isa import PARAM_BYTES, STEP_BYTES, STEP_DTYPE, Flag, Op
 from tessera.config import LcpConfig
 
-from ..dma import ADDR_BITS, ReadDma, ReadRequest
+from ..descriptor import struct_layout
+from ..dma import ADDR_BITS, ReadDma, dram_signature
 from ..memories import SimpleDualPortRam
 from .array import DATA_BITS, LcpArray
 from .ppu import PARAM_LAYOUT, PostProcessor
 
-__all__ = ["STEP_LAYOUT", "dram_signature", "ComputeUnit", "StoreUnit", "LcpCore"]
+__all__ = ["STEP_LAYOUT", "ComputeUnit", "StoreUnit", "LcpCore"]
 
 
-def _step_layout() -> data.StructLayout:
-    """The 64-byte step descriptor as an Amaranth layout, derived from the NumPy dtype."""
-    fields = {}
-    for name in STEP_DTYPE.names:
-        dt = STEP_DTYPE.fields[name][0]
-        fields[name] = (signed if dt.kind == "i" else unsigned)(8 * dt.itemsize)
-    layout = data.StructLayout(fields)
-    for name in STEP_DTYPE.names:  # byte offsets must agree with the dtype
-        assert layout[name].offset == 8 * STEP_DTYPE.fields[name][1], name
-    return layout
-
-
-STEP_LAYOUT = _step_layout()
-
-def dram_signature(cfg) -> dict:
-    """The DRAM port: read requests, read data (always accepted), addressed write beats."""
-    beat = 8 * cfg.dram_width
-    return {
-        "rd_req": Out(stream.Signature(ReadRequest)),
-        "rd_data": In(stream.Signature(unsigned(beat))),     # ready is always 1
-        "wr": Out(stream.Signature(data.StructLayout({"addr": unsigned(ADDR_BITS),
-                                                       "data": unsigned(beat)}))),
-    }
-
+STEP_LAYOUT = struct_layout(STEP_DTYPE)
 
 class ComputeUnit(wiring.Component):
     """Streams one tile's pixels through the array for one weight block.

@@ -21,7 +21,8 @@ PARAM_LAYOUT = data.StructLayout({"bias": signed(32), "mult": unsigned(16), "shi
 class PostProcessor(wiring.Component):
     """``lanes`` parallel requantizers with a pooling maximum; latency ``LATENCY`` cycles.
 
-    Every stage advances only when ``en`` is high, so a stalled writer can freeze the pipe.
+    Every stage (``out_valid`` included) advances only when ``en`` is high, so a stalled writer
+    can freeze the pipe without losing a result.
     ``first``/``last`` mark the first and last accumulator of a pooling window (both high when
     not pooling); ``out_valid`` pulses with the window's result.
     """
@@ -31,8 +32,8 @@ class PostProcessor(wiring.Component):
     def __init__(self, lanes: int, acc_bits: int):
         if not isinstance(lanes, int) or lanes < 1:
             raise TypeError(f"lanes must be a positive integer, not {lanes!r}")
-        if not isinstance(acc_bits, int) or not 2 <= acc_bits <= 32:
-            raise TypeError(f"acc_bits must be an integer from 2 to 32, not {acc_bits!r}")
+        if not isinstance(acc_bits, int) or not 2 <= acc_bits <= 40:
+            raise TypeError(f"acc_bits must be an integer from 2 to 40, not {acc_bits!r}")
         self._lanes, self._acc_bits = lanes, acc_bits
         super().__init__({
             "en": In(1),
@@ -61,8 +62,6 @@ class PostProcessor(wiring.Component):
                 m.d.sync += [v[i].eq(v[i - 1]), first[i].eq(first[i - 1]), last[i].eq(last[i - 1])]
             m.d.sync += relu[1].eq(relu[0])
             m.d.sync += self.out_valid.eq(v[2] & last[2])
-        with m.Else():
-            m.d.sync += self.out_valid.eq(0)
 
         for lane in range(n):
             p_in = self.params[lane]

@@ -1,0 +1,1 @@
+"""The SmartDeal accelerator (smartdeal.md V-B): rebuild engines, PE lines, slices and controller."""

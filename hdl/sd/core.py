@@ -1,0 +1,440 @@
+"""The SmartDeal accelerator core (smartdeal.md V-B, Fig. 4a; docs/smartdeal.md).
+
+dim_m slices of dim_c PE lines of dim_f Booth MACs. A COMPUTE step runs the tiles of one band of
+output rows for one group of output channels. For every pass of a tile, the *prefetcher* reads the
+pass word (the index selector's choice of pair per line and the Ce codes), loads the next channel
+group's bases into the idle rebuild engines, fetches the input-buffer words the pairs need and has
+every line rebuild its weight row, all while the previous pass computes. A pass starts when every
+line has finished the previous one and the prefetch is complete. At the end of a tile the MAC
+accumulators move to a drain shadow; the drain reduces each pixel over the lines (one adder tree
+per slice), requantizes it (one lane per slice) and writes it out while the next tile computes.
+"""
+
+from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from tessera.compiler.sd.isa import (CODE_BITS, HEADER_BITS, PARAM_BYTES, SEL_BITS, STEP_BYTES,
+                                     STEP_DTYPE, Bank, Flag, Mode, Op, basis_word_bits,
+                                     pass_word_bits)
+from tessera.config import SmartDealConfig
+
+from ..descriptor import struct_layout
+from ..dma import ADDR_BITS, ReadDma, dram_signature
+from ..lcp.ppu import PARAM_LAYOUT, PostProcessor
+from ..memories import SimpleDualPortRam
+from .line import PeLine
+
+__all__ = ["SD_STEP_LAYOUT", "SdCore", "PassWord"]
+
+SD_STEP_LAYOUT = struct_layout(STEP_DTYPE)
+
+
+def PassWord(cfg: SmartDealConfig) -> data.StructLayout:
+    """A weight-buffer word: header, one selection per line, the codes of every slice's lines."""
+    dm, dc, S = cfg.dim_m, cfg.dim_c, cfg.S
+    bits = pass_word_bits(dm, dc, S, cfg.dram_width)
+    used = HEADER_BITS + dc * SEL_BITS + dm * dc * S * CODE_BITS
+    return data.StructLayout({
+        "plane": unsigned(12), "switch": unsigned(1), "bb_load": unsigned(1), "pad": unsigned(2),
+        "bb_word": unsigned(16),
+        "sel": data.ArrayLayout(data.StructLayout({"valid": 1, "row": 3, "lane": 12}), dc),
+        "codes": data.ArrayLayout(CODE_BITS, dm * dc * S),
+        "fill": unsigned(bits - used),
+    })
+
+
+class SdCore(wiring.Component):
+    """Same control and DRAM interface as the LCP core: ``start``/``base`` in, ``busy``,
+    ``done``, ``error``, ``cycles`` and the read-only ``config_id`` out."""
+
+    def __init__(self, cfg: SmartDealConfig):
+        if not isinstance(cfg, SmartDealConfig):
+            raise TypeError(f"SdCore needs a SmartDealConfig, not {type(cfg).__name__}")
+        self._cfg = cfg
+        super().__init__({
+            "start": In(1), "base": In(ADDR_BITS),
+            "busy": Out(1), "done": Out(1), "error": Out(1), "cycles": Out(32),
+            "config_id": Out(32),
+            **dram_signature(cfg),
+        })
+
+    @property
+    def config(self) -> SmartDealConfig:
+        return self._cfg
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._cfg
+        dm, dc, F, S, L, B = cfg.dim_m, cfg.dim_c, cfg.dim_f, cfg.S, cfg.gb_lanes, cfg.dram_width
+        word_layout = PassWord(cfg)
+        wbytes = word_layout.size // 8
+        bbytes = basis_word_bits(dm, S, B) // 8
+        gbytes = L * F
+
+        # -- buffers and the DMA ------------------------------------------------------------------
+        m.submodules.dma = dma = ReadDma(B, [("gb", gbytes), ("wb", wbytes), ("bb", bbytes),
+                                             ("param", dm * PARAM_BYTES), ("step", STEP_BYTES)])
+        m.submodules.gb = gb = SimpleDualPortRam(unsigned(8 * gbytes), cfg.gb_depth, "gb")
+        m.submodules.wb = wb = SimpleDualPortRam(word_layout, 2 * cfg.wb_depth, "wb")
+        m.submodules.bb = bb = SimpleDualPortRam(unsigned(8 * bbytes), 2 * cfg.bb_depth, "bb")
+        params = [Signal(data.ArrayLayout(PARAM_LAYOUT, dm), name=f"params{i}") for i in range(2)]
+        next_step = Signal(SD_STEP_LAYOUT)
+        wiring.connect(m, dma.rd_req, wiring.flipped(self.rd_req))
+        wiring.connect(m, wiring.flipped(self.rd_data), dma.rd_data)
+
+        cur = Signal(SD_STEP_LAYOUT)
+        load_banks = Signal(8)
+        gb_dst = Signal(16)
+        m.d.comb += [
+            gb.w_addr.eq(Mux(load_banks & int(Bank.GB), cfg.gb_depth // 2, 0) + gb_dst
+                         + dma.gb_word_index),
+            gb.w_data.eq(dma.gb_word), gb.w_en.eq(dma.gb_word_valid),
+            wb.w_addr.eq(Mux(load_banks & int(Bank.WB), cfg.wb_depth, 0) + dma.wb_word_index),
+            wb.w_data.as_value().eq(dma.wb_word), wb.w_en.eq(dma.wb_word_valid),
+            bb.w_addr.eq(Mux(load_banks & int(Bank.WB), cfg.bb_depth, 0) + dma.bb_word_index),
+            bb.w_data.eq(dma.bb_word), bb.w_en.eq(dma.bb_word_valid),
+        ]
+        with m.If(dma.param_word_valid):
+            with m.If(load_banks & int(Bank.WB)):
+                m.d.sync += params[1].as_value().eq(dma.param_word)
+            with m.Else():
+                m.d.sync += params[0].as_value().eq(dma.param_word)
+        with m.If(dma.step_word_valid):
+            m.d.sync += next_step.as_value().eq(dma.step_word)
+
+        # -- the array --------------------------------------------------------------------------
+        lines = [[PeLine(cfg) for _ in range(dc)] for _ in range(dm)]
+        for i in range(dm):
+            for l in range(dc):
+                m.submodules[f"line_{i}_{l}"] = lines[i][l]
+        all_lines = [ln for row in lines for ln in row]
+
+        # Step-constant fields of the COMPUTE.
+        mode, raw, taps, stride = cur.mode, cur.raw[0], cur.taps[:4], cur.stride
+        gb_base = Mux(cur.banks & int(Bank.GB), cfg.gb_depth // 2, 0)
+        wb_base = Mux(cur.banks & int(Bank.WB), cfg.wb_depth, 0)
+        bb_base = Mux(cur.banks & int(Bank.WB), cfg.bb_depth, 0)
+        pointwise = mode == int(Mode.POINTWISE)
+        depthwise = mode == int(Mode.DEPTHWISE)
+
+        # -- prefetcher ----------------------------------------------------------------------------
+        go = Signal()                       # the COMPUTE was started this cycle
+        pf_active = Signal()                # a prefetch is in progress
+        pf_c = Signal(range(2 * S + 4))     # its cycle
+        pf_p, pf_tx, pf_ty = Signal(16), Signal(16), Signal(16)
+        pf_more = Signal()                  # a pass remains to prefetch
+        pf_sel = Signal()                   # rebuild engine of the pass being prefetched
+        ready = Signal()                    # next-pass registers hold a complete pass
+        next_first = Signal()               # ... that starts a tile
+        next_word = Signal(word_layout)
+        next_words = Array(Signal(8 * gbytes, name=f"next_word{e}") for e in range(2 * S))
+        cur_words0 = Signal(8 * gbytes)     # pointwise reloads read the current pass's word
+        cur_sel = Signal(data.ArrayLayout(data.StructLayout({"valid": 1, "row": 3, "lane": 12}),
+                                          dc))
+        pending = Signal(2 * S)             # GB reads still to issue
+        read_entry = Signal(range(2 * S))   # the GB read issued last cycle
+        read_valid = Signal()
+        plane = Signal(12)
+
+        incoming = wb.r_data                 # the pass word, in pf_c == 1
+        used = [Signal(name=f"used{r}") for r in range(S)]
+        for r in range(S):
+            m.d.comb += used[r].eq(Cat(*(incoming.sel[l].valid & (incoming.sel[l].row == r)
+                                         for l in range(dc))).any())
+        two_halves = (taps > 1) & ~pointwise
+        entries = Cat(*[Cat(used[r], used[r] & two_halves) for r in range(S)])
+        reads = Mux(pf_c == 1, entries, pending)
+        lowest = reads & (-reads)[:2 * S]
+        entry = Signal(range(2 * S))
+        for e in range(2 * S):
+            with m.If(lowest[e]):
+                m.d.comb += entry.eq(e)
+        reading = pf_active & (pf_c >= 1) & (reads != 0)
+        pl = Mux(pf_c == 1, incoming.plane, plane)
+        m.d.comb += [
+            wb.r_addr.eq(wb_base + pf_p * (raw + 1) + (pf_c == 1)),
+            wb.r_en.eq(pf_active & ((pf_c == 0) | ((pf_c == 1) & raw))),
+            gb.r_addr.eq(gb_base + (pl * cur.gb_rows + pf_ty * stride + (entry >> 1))
+                         * cur.gb_words + pf_tx + entry[0]),
+            gb.r_en.eq(reading),
+            bb.r_addr.eq(bb_base + Mux(go, 0, incoming.bb_word)),
+            bb.r_en.eq(go | (pf_active & (pf_c == 1) & incoming.bb_load)),
+        ]
+        # Basis loads: the COMPUTE's first basis into the engine its first pass switches to; a
+        # group's first pass loads the next group's basis into the other engine.
+        b_we, b_which = Signal(), Signal()
+        go_d, load_b_d = Signal(), Signal()
+        m.d.sync += [go_d.eq(go), load_b_d.eq(pf_active & (pf_c == 1) & incoming.bb_load)]
+        m.d.comb += [b_we.eq(go_d | load_b_d), b_which.eq(~pf_sel)]
+        # Rebuild: in pf_c == 2 the codes (and a second word of int8 weights) are at hand.
+        second = wb.r_data
+        for i in range(dm):
+            for l in range(dc):
+                ln = lines[i][l]
+                base = (i * dc + l) * S
+                m.d.comb += [ln.b_we.eq(b_we), ln.b_which.eq(b_which),
+                             ln.b_data.as_value().eq(bb.r_data[i * S * S * 8:(i + 1) * S * S * 8]),
+                             ln.sel.eq(pf_sel), ln.raw_mode.eq(raw),
+                             ln.w_latch.eq(pf_active & (pf_c == 2))]
+                for s in range(S):
+                    m.d.comb += ln.codes[s].eq(next_word.codes[base + s])
+                    # int8 weights: bytes of the first half in the first word, the rest in the
+                    # second, two code fields each
+                    n = base + s
+                    half = dm * dc * S // 2
+                    if n < half:
+                        byte = Cat(next_word.codes[2 * n], next_word.codes[2 * n + 1])
+                    else:
+                        k = n - half
+                        byte = Cat(second.codes[2 * k], second.codes[2 * k + 1])
+                    m.d.comb += ln.raw[s].eq(byte.as_signed())
+
+        with m.If(go):
+            m.d.sync += [pf_active.eq(1), pf_c.eq(0), pf_p.eq(0), pf_tx.eq(0), pf_ty.eq(0),
+                         pf_more.eq(1), ready.eq(0), next_first.eq(1)]
+        with m.Elif(pf_active):
+            m.d.sync += pf_c.eq(pf_c + 1)
+            with m.If(pf_c == 1):
+                m.d.sync += [next_word.eq(incoming), plane.eq(incoming.plane),
+                             pf_sel.eq(pf_sel ^ incoming.switch)]
+            with m.If(reading):
+                m.d.sync += pending.eq(reads & ~lowest)
+            with m.Elif(pf_c == 1):
+                m.d.sync += pending.eq(0)
+            m.d.sync += [read_valid.eq(reading), read_entry.eq(entry)]
+            with m.If(read_valid):
+                m.d.sync += next_words[read_entry].eq(gb.r_data)
+            with m.If((pf_c >= 2) & ~reading):
+                m.d.sync += [pf_active.eq(0), ready.eq(1)]
+
+        # -- passes ------------------------------------------------------------------------------
+        started = Signal()                  # a pass of this COMPUTE has run
+        finishing = Cat(*(ln.finishing for ln in all_lines)).all()
+        drain_free = Signal()
+        last_pass_of_tile = pf_p == cur.passes - 1
+        advance = finishing & ready & (~(next_first & started) | drain_free)
+        final = Signal()                    # every pass has run: close the last tile
+        finish = finishing & started & ~pf_more & ~pf_active & ~ready & drain_free & ~final
+        tile_end = (advance & next_first & started) | finish
+        m.d.comb += [ln.advance.eq(advance | finish) for ln in all_lines]
+        m.d.comb += [ln.tile_end.eq(tile_end) for ln in all_lines]
+        m.d.comb += [ln.taps.eq(taps) for ln in all_lines]
+        m.d.comb += [ln.pointwise.eq(pointwise) for ln in all_lines]
+        for i in range(dm):
+            for l in range(dc):
+                ln = lines[i][l]
+                sel = next_word.sel[l]
+                lane = sel.lane + Mux(depthwise, i, 0)
+                m.d.comb += ln.next_active.eq(sel.valid & ~finish)
+                for p in range(F + S - 1):
+                    h, j = divmod(p, F)
+                    word = next_words[2 * sel.row + h]
+                    m.d.comb += ln.next_window[p].eq(word.word_select(j * L + lane, 8).as_signed())
+                step_lane = cur_sel[l].lane + ln.k_next
+                for j in range(F):
+                    m.d.comb += ln.step_window[j].eq(
+                        cur_words0.word_select(j * L + step_lane, 8).as_signed())
+        with m.If(advance):
+            m.d.sync += [ready.eq(0), started.eq(1), cur_words0.eq(next_words[0]),
+                         cur_sel.eq(next_word.sel), next_first.eq(last_pass_of_tile)]
+            with m.If(pf_more):
+                m.d.sync += [pf_active.eq(1), pf_c.eq(0)]
+            # the pass after the one just taken
+            with m.If(last_pass_of_tile):
+                m.d.sync += pf_p.eq(0)
+                with m.If(pf_tx == cur.nseg - 1):
+                    m.d.sync += [pf_tx.eq(0), pf_ty.eq(pf_ty + 1)]
+                    with m.If(pf_ty == cur.ny - 1):
+                        m.d.sync += [pf_more.eq(0), pf_active.eq(0)]
+                with m.Else():
+                    m.d.sync += pf_tx.eq(pf_tx + 1)
+            with m.Else():
+                m.d.sync += pf_p.eq(pf_p + 1)
+        with m.If(finish):
+            m.d.sync += final.eq(1)
+
+        # Tile coordinates of the passes running now (for the drain).
+        run_tx, run_ty = Signal(16), Signal(16)
+        with m.If(advance & next_first):
+            m.d.sync += [run_tx.eq(pf_tx), run_ty.eq(pf_ty)]
+
+        # -- drain ------------------------------------------------------------------------------
+        wr = self.wr
+        en = ~wr.valid | wr.ready           # a refused write freezes the drain
+        acc = cfg.acc_width
+        shadow = [[Signal(data.ArrayLayout(signed(acc), F), name=f"shadow_{i}_{l}")
+                   for l in range(dc)] for i in range(dm)]
+        feeding = Signal()
+        fc = Signal(range(F + 1))           # pixel being fed
+        phase = Signal(8)                   # cycle within the pixel's period
+        n_beats = cur.n_ch >> ceil_log2(B)
+        period = Mux(n_beats > 1, n_beats, 1)
+        d_tx, d_ty = Signal(16), Signal(16)
+        m.d.comb += drain_free.eq(~feeding)
+        feed = feeding & (phase == 0) & en
+        with m.If(tile_end):
+            m.d.sync += [feeding.eq(1), fc.eq(0), phase.eq(0), d_tx.eq(run_tx),
+                         d_ty.eq(run_ty)]
+            for i in range(dm):
+                for l in range(dc):
+                    m.d.sync += shadow[i][l].eq(lines[i][l].acc_next)
+        with m.Elif(feeding & en):
+            with m.If(phase == period - 1):
+                m.d.sync += phase.eq(0)
+                with m.If(fc == F - 1):
+                    m.d.sync += feeding.eq(0)
+                with m.Else():
+                    m.d.sync += fc.eq(fc + 1)
+                for i in range(dm):
+                    for l in range(dc):
+                        m.d.sync += shadow[i][l].as_value().eq(
+                            shadow[i][l].as_value() >> acc)
+            with m.Else():
+                m.d.sync += phase.eq(phase + 1)
+        # Pixel tags: stride-1 column, whether the pixel is an output, and where it goes.
+        xc = d_tx * F + fc
+        keep = Mux(stride == 2, ~xc[0], 1) & (Mux(stride == 2, xc >> 1, xc) < cur.out_w)
+        x_out = Mux(stride == 2, xc >> 1, xc)
+        tree_depth = ceil_log2(dc) if dc > 1 else 0
+        tags = [(Signal(name=f"tv{i}"), Signal(16, name=f"tx{i}"), Signal(16, name=f"ty{i}"))
+                for i in range(tree_depth + 1)]
+        with m.If(en):
+            m.d.sync += [tags[0][0].eq(feed & keep), tags[0][1].eq(x_out), tags[0][2].eq(d_ty)]
+            for i in range(1, tree_depth + 1):
+                m.d.sync += [a.eq(b) for a, b in zip(tags[i], tags[i - 1])]
+        # One adder tree per slice over its lines, registered per level (first level: the feed).
+        m.submodules.ppu = ppu = PostProcessor(dm, acc)
+        for i in range(dm):
+            level = [Signal(signed(acc), name=f"tree_{i}_0_{l}") for l in range(dc)]
+            with m.If(en):
+                m.d.sync += [level[l].eq(shadow[i][l][0]) for l in range(dc)]
+            depth = 0
+            while len(level) > 1:
+                depth += 1
+                nxt = []
+                for j in range(0, len(level), 2):
+                    reg = Signal(signed(acc), name=f"tree_{i}_{depth}_{j // 2}")
+                    pair = level[j:j + 2]
+                    with m.If(en):
+                        m.d.sync += reg.eq((pair[0] + pair[1])[:acc] if len(pair) == 2
+                                           else pair[0])
+                    nxt.append(reg)
+                level = nxt
+            m.d.comb += ppu.acc[i].eq(level[0])
+        bank = cur.banks & int(Bank.WB) != 0
+        m.d.comb += [
+            ppu.en.eq(en), ppu.valid.eq(tags[-1][0]), ppu.first.eq(1), ppu.last.eq(1),
+            ppu.relu.eq(cur.flags & int(Flag.RELU) != 0),
+            ppu.params.as_value().eq(Mux(bank, params[1].as_value(), params[0].as_value())),
+        ]
+        ppu_x, ppu_y = Signal(16), Signal(16)
+        post = [(Signal(16, name=f"px{i}"), Signal(16, name=f"py{i}"))
+                for i in range(PostProcessor.LATENCY)]
+        with m.If(en):
+            m.d.sync += [post[0][0].eq(tags[-1][1]), post[0][1].eq(tags[-1][2])]
+            for i in range(1, PostProcessor.LATENCY):
+                m.d.sync += [post[i][0].eq(post[i - 1][0]), post[i][1].eq(post[i - 1][1])]
+        m.d.comb += [ppu_x.eq(post[-1][0]), ppu_y.eq(post[-1][1])]
+
+        # Writer: n_ch bytes per output pixel, split where the channel group crosses a plane.
+        obuf = Signal(8 * dm)
+        beats_left = Signal(range(dm // max(1, B) + 2))
+        offset = Signal(16)
+        pix_addr = Signal(ADDR_BITS)
+        base = Signal(ADDR_BITS)
+        len1 = Mux(cur.lane0 + cur.n_ch > L, L - cur.lane0, cur.n_ch)
+        beat_addr = Mux(offset < len1, pix_addr + offset,
+                        pix_addr - cur.lane0 + cur.out_plane + (offset - len1))
+        m.d.comb += [wr.valid.eq(beats_left != 0), wr.p.data.eq(obuf[:8 * B]),
+                     wr.p.addr.eq(base + beat_addr)]
+        with m.If(wr.valid & wr.ready):
+            m.d.sync += [obuf.eq(obuf >> (8 * B)), beats_left.eq(beats_left - 1),
+                         offset.eq(offset + B)]
+        with m.If(ppu.out_valid & en):
+            m.d.sync += [obuf.eq(ppu.out.as_value()), beats_left.eq(n_beats), offset.eq(0),
+                         pix_addr.eq(cur.out_addr + ppu_y * cur.out_row + ppu_x * L)]
+        pipe_busy = Cat(*(t[0] for t in tags)).any() | ppu.out_valid | (beats_left != 0)
+        post_valid = Signal(PostProcessor.LATENCY)
+        with m.If(en):
+            m.d.sync += post_valid.eq(Cat(tags[-1][0], post_valid[:-1]))
+        drain_idle = ~feeding & ~pipe_busy & (post_valid == 0)
+
+        # -- controller ----------------------------------------------------------------------------
+        pc = Signal(32)
+        cycles = Signal(32)
+        error = Signal()
+        computing = Signal()
+        last = cur.flags & int(Flag.LAST) != 0
+        m.d.comb += [dma.base.eq(base), self.cycles.eq(cycles), self.error.eq(error),
+                     self.config_id.eq(cfg.config_id)]
+
+        def start_loads(step, fetch):
+            flags = step.flags
+            m.d.comb += [
+                dma.start.eq(1),
+                dma.gb_en.eq(flags & int(Flag.LOAD_GB) != 0), dma.gb_addr.eq(step.gb_addr),
+                dma.gb_rows.eq(step.gb_planes), dma.gb_row_beats.eq(step.gb_beats),
+                dma.gb_stride.eq(step.gb_stride),
+                dma.wb_en.eq(flags & int(Flag.LOAD_WB) != 0), dma.wb_addr.eq(step.wb_addr),
+                dma.wb_rows.eq(1), dma.wb_row_beats.eq(step.wb_words * (wbytes // B)),
+                dma.bb_en.eq(flags & int(Flag.LOAD_BB) != 0), dma.bb_addr.eq(step.bb_addr),
+                dma.bb_rows.eq(1), dma.bb_row_beats.eq(step.bb_words * (bbytes // B)),
+                dma.param_en.eq(flags & int(Flag.LOAD_PARAM) != 0),
+                dma.param_addr.eq(step.param_addr), dma.param_rows.eq(1),
+                dma.param_row_beats.eq(dm * PARAM_BYTES // B),
+                dma.step_en.eq(fetch), dma.step_addr.eq(pc), dma.step_rows.eq(1),
+                dma.step_row_beats.eq(STEP_BYTES // B),
+            ]
+            m.d.sync += [load_banks.eq(step.load_banks), gb_dst.eq(step.gb_dst)]
+
+        compute_done = computing & final & drain_idle
+        with m.If(go):
+            m.d.sync += [computing.eq(1), final.eq(0), started.eq(0)]
+        with m.Elif(compute_done):
+            m.d.sync += computing.eq(0)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [base.eq(self.base), pc.eq(0), cycles.eq(0), error.eq(0)]
+                    m.next = "FETCH"
+            with m.State("FETCH"):
+                start_loads(SD_STEP_LAYOUT.const({}), fetch=1)
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [pc.eq(pc + STEP_BYTES), cycles.eq(cycles + 1)]
+                m.next = "WAIT_FETCH"
+            with m.State("WAIT_FETCH"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += cycles.eq(cycles + 1)
+                with m.If(~dma.busy):
+                    with m.If((next_step.op == int(Op.HEADER))
+                              & (next_step.config_id == cfg.config_id)):
+                        m.d.sync += cur.eq(next_step)
+                        m.next = "LAUNCH"
+                    with m.Else():
+                        m.d.sync += error.eq(1)
+                        m.next = "DONE"
+            with m.State("LAUNCH"):
+                start_loads(cur, fetch=~last)
+                m.d.comb += [self.busy.eq(1), go.eq(cur.op == int(Op.COMPUTE))]
+                m.d.sync += cycles.eq(cycles + 1)
+                with m.If(~last):
+                    m.d.sync += pc.eq(pc + STEP_BYTES)
+                m.next = "WAIT"
+            with m.State("WAIT"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += cycles.eq(cycles + 1)
+                with m.If(~dma.busy & ~computing):
+                    with m.If(last):
+                        m.next = "DONE"
+                    with m.Else():
+                        m.d.sync += cur.eq(next_step)
+                        m.next = "LAUNCH"
+            with m.State("DONE"):
+                m.d.comb += self.done.eq(1)
+                with m.If(self.start):
+                    m.d.sync += [base.eq(self.base), pc.eq(0), cycles.eq(0), error.eq(0)]
+                    m.next = "FETCH"
+        return m
