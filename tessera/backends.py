@@ -36,7 +36,12 @@ def backend(cfg_or_arch: ArchConfig | str) -> Backend:
         from .sim.lcp import simulate_program, simulate_shapes
         return Backend(compile_network, simulate_program, simulate_shapes, decode_network,
                        read_outputs)
-    raise ConfigError(f"arch '{arch}' has no compiler back end yet: allowed is lcp")
+    if arch == "smartdeal":
+        from .compiler.sd.compile import compile_network, decode_network, read_outputs
+        from .sim.smartdeal import simulate_program, simulate_shapes
+        return Backend(compile_network, simulate_program, simulate_shapes, decode_network,
+                       read_outputs)
+    raise ConfigError(f"arch '{arch}' has no compiler back end: allowed is lcp, smartdeal")
 
 
 def golden_outputs(program) -> list[np.ndarray]:

@@ -14,7 +14,8 @@ from .config import ARCHS, PRESETS, resolve_config
 from .errors import TesseraError
 
 #: Subcommand modules, in the order `tessera --help` lists them.
-COMMANDS = ["presets", "generate", "compile", "simulate", "crosscheck", "demo", "zoo", "compress"]
+COMMANDS = ["presets", "generate", "compile", "simulate", "crosscheck", "demo", "zoo", "compress",
+            "fpga", "asic"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -83,15 +83,26 @@ def _band_rows(shape: LayerShape, cfg: SmartDealConfig, geo, t_in: SdTensor) -> 
     return min(shape.out_h, (rows_fit - geo.rows) // shape.stride + 1)
 
 
-def compile_network(cfg: SmartDealConfig, layers: list[QuantLayer], x: np.ndarray) -> Program:
+@dataclass
+class NetworkPlan:
+    """Everything about a compiled network but its data: the steps and where things live."""
+    plans: list
+    tensors: list
+    steps: np.ndarray
+    wb_off: list
+    bb_off: list
+    par_off: list
+    size: int
+    manifest_layers: list
+
+
+def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer]) -> NetworkPlan:
+    """Map, tile, allocate and sequence a network (the data are packed by compile_network)."""
     shapes = [q.shape for q in layers]
     for a, b in zip(shapes, shapes[1:]):
         if a.output_shape != b.input_shape:
             raise CompileError(f"layer '{b.name}' expects input {b.input_shape} but layer "
                                f"'{a.name}' produces {a.output_shape}")
-    if x.shape != shapes[0].input_shape or x.dtype != np.int8:
-        raise CompileError(f"input must be int8 of shape {shapes[0].input_shape}, got "
-                           f"{x.dtype} {x.shape}")
     for s in shapes:
         check_supported(s, cfg)
     L, B = cfg.gb_lanes, cfg.dram_width
@@ -139,29 +150,19 @@ def compile_network(cfg: SmartDealConfig, layers: list[QuantLayer], x: np.ndarra
     n_steps = 1 + len(step_specs) + len(shapes) - 1
     cursor = _align(n_steps * STEP_BYTES)
     wb_off, bb_off, par_off = [], [], []
-    blobs = []
+    wbytes = pass_word_bits(cfg.dim_m, cfg.dim_c, cfg.S, B) // 8
+    bbytes = basis_word_bits(cfg.dim_m, cfg.S, B) // 8
     for plan in plans:
         wo, bo, po = [], [], []
         raw = plan.layer.sd is None
-        for mg, gp in enumerate(plan.groups):
-            w = pass_words(gp, cfg, raw)
-            wo.append((cursor, w.shape[0]))
-            blobs.append((cursor, w))
-            cursor = _align(cursor + w.size)
-            b = basis_words(gp, cfg)
-            bo.append((cursor, b.shape[0]))
-            blobs.append((cursor, b))
-            cursor = _align(cursor + b.size)
-            rec = np.zeros(cfg.dim_m, PARAM_DTYPE)
-            ch = np.arange(mg * plan.G, (mg + 1) * plan.G)
-            ok = ch < plan.layer.shape.K
-            q = plan.layer
-            rec["bias"][:plan.G][ok] = q.bias[ch[ok]]
-            rec["mult"][:plan.G][ok] = q.mult[ch[ok]]
-            rec["shift"][:plan.G][ok] = q.shift[ch[ok]]
+        for gp in plan.groups:
+            n = gp.count * (2 if raw else 1)
+            wo.append((cursor, n))
+            cursor = _align(cursor + n * wbytes)
+            bo.append((cursor, gp.bases.shape[0]))
+            cursor = _align(cursor + gp.bases.shape[0] * bbytes)
             po.append(cursor)
-            blobs.append((cursor, np.frombuffer(rec.tobytes(), np.uint8)))
-            cursor = _align(cursor + rec.nbytes)
+            cursor = _align(cursor + cfg.dim_m * PARAM_BYTES)
         wb_off.append(wo)
         bb_off.append(bo)
         par_off.append(po)
@@ -237,6 +238,7 @@ def compile_network(cfg: SmartDealConfig, layers: list[QuantLayer], x: np.ndarra
             st["out_addr"] = t_out.addr(mg * plan.G, y0, 0)
             st["out_row"] = t_out.Ws * L
             st["out_plane"] = t_out.plane_bytes
+            st["y0"], st["mg"] = y0, mg
             k += 1
         manifest_layers.append({
             "name": s.name, "kind": s.kind, "C": s.C, "K": s.K, "H": s.H, "W": s.W, "R": s.R,
@@ -250,18 +252,39 @@ def compile_network(cfg: SmartDealConfig, layers: list[QuantLayer], x: np.ndarra
         })
     steps[-1]["flags"] |= Flag.LAST
     assert k == n_steps
+    return NetworkPlan(plans, tensors, steps, wb_off, bb_off, par_off, cursor, manifest_layers)
 
-    image = np.zeros(cursor, np.uint8)
-    image[:steps.nbytes] = np.frombuffer(steps.tobytes(), np.uint8)
-    for off, blob in blobs:
+
+def compile_network(cfg: SmartDealConfig, layers: list[QuantLayer], x: np.ndarray) -> Program:
+    """Plan the network and pack its commands, pass words, bases, parameters and input."""
+    if x.shape != layers[0].shape.input_shape or x.dtype != np.int8:
+        raise CompileError(f"input must be int8 of shape {layers[0].shape.input_shape}, got "
+                           f"{x.dtype} {x.shape}")
+    net = plan_network(cfg, layers)
+    image = np.zeros(net.size, np.uint8)
+    image[:net.steps.nbytes] = np.frombuffer(net.steps.tobytes(), np.uint8)
+
+    def put(offset, blob):
         flat = np.asarray(blob, np.uint8).ravel()
-        image[off:off + flat.size] = flat
-    xb = tensors[0].pack(x)
-    image[tensors[0].offset:tensors[0].offset + len(xb)] = np.frombuffer(xb, np.uint8)
-    manifest = new_manifest(cfg, image_size=cursor,
-                            regions={"commands": {"offset": 0, "size": int(steps.nbytes)}},
-                            layers=manifest_layers, input=tensors[0].to_dict(),
-                            output=tensors[-1].to_dict(), steps=int(n_steps))
+        image[offset:offset + flat.size] = flat
+
+    for plan, wo, bo, po in zip(net.plans, net.wb_off, net.bb_off, net.par_off):
+        q = plan.layer
+        for mg, gp in enumerate(plan.groups):
+            put(wo[mg][0], pass_words(gp, cfg, q.sd is None))
+            put(bo[mg][0], basis_words(gp, cfg))
+            rec = np.zeros(cfg.dim_m, PARAM_DTYPE)
+            ch = np.arange(mg * plan.G, (mg + 1) * plan.G)
+            ok = ch < q.shape.K
+            rec["bias"][:plan.G][ok] = q.bias[ch[ok]]
+            rec["mult"][:plan.G][ok] = q.mult[ch[ok]]
+            rec["shift"][:plan.G][ok] = q.shift[ch[ok]]
+            put(po[mg], np.frombuffer(rec.tobytes(), np.uint8))
+    put(net.tensors[0].offset, np.frombuffer(net.tensors[0].pack(x), np.uint8))
+    manifest = new_manifest(cfg, image_size=net.size,
+                            regions={"commands": {"offset": 0, "size": int(net.steps.nbytes)}},
+                            layers=net.manifest_layers, input=net.tensors[0].to_dict(),
+                            output=net.tensors[-1].to_dict(), steps=int(net.steps.size))
     return Program(manifest, image)
 
 

@@ -52,7 +52,9 @@ STEP_DTYPE = np.dtype([
     ("pad0", "u1"),
     ("param_addr", "<u4"),      # LOAD_PARAM: DRAM address of n_ch x 8 bytes
     ("config_id", "<u4"),       # HEADER: configuration hash
-    ("reserved", "V56"),
+    ("y0", "<u2"),              # COMPUTE: first output row of the band (for tools; unused by RTL)
+    ("mg", "<u2"),              # COMPUTE: output-channel group (for tools; unused by RTL)
+    ("reserved", "V52"),
 ])
 assert STEP_DTYPE.itemsize == STEP_BYTES
 
@@ -166,7 +168,8 @@ def disassemble(steps: np.ndarray) -> str:
         op, fl = Op(int(s["op"])), Flag(int(s["flags"]))
         parts = [f"{i:6d} {op.name:<7}"]
         if op == Op.COMPUTE:
-            parts.append(f"{Mode(int(s['mode'])).name.lower()} rows {s['ny']} x {s['nseg']} seg, "
+            parts.append(f"{Mode(int(s['mode'])).name.lower()} group {s['mg']} rows {s['y0']}+"
+                         f"{s['ny']} x {s['nseg']} seg, "
                          f"{s['passes']} passes/tile, taps {s['taps']}, stride {s['stride']}"
                          + (" raw" if s["raw"] else "") + (" relu" if fl & Flag.RELU else "")
                          + f" -> 0x{s['out_addr']:x}")

@@ -303,9 +303,10 @@ class LcpCore(wiring.Component):
         m.submodules.compute = compute = ComputeUnit(cfg, array.latency, array.sum_bits)
         m.submodules.store = store = StoreUnit(cfg)
         m.submodules.abuf = abuf = SimpleDualPortRam(unsigned(8 * cfg.rows), cfg.abuf_depth,
-                                                     "abuf")
+                                                     "abuf", banking="msb")
         acc_shape = data.ArrayLayout(signed(cfg.acc_width), cfg.cols)
-        m.submodules.acc = acc = SimpleDualPortRam(acc_shape, cfg.acc_depth, "acc")
+        m.submodules.acc = acc = SimpleDualPortRam(acc_shape, cfg.acc_depth, "acc",
+                                                   banking="lsb")
 
         m.d.comb += self.config_id.eq(cfg.config_id)
         wiring.connect(m, load.rd_req, wiring.flipped(self.rd_req))

