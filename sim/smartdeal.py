@@ -26,7 +26,7 @@ from amaranth.utils import ceil_log2
 
 from tessera.compiler.layers import LayerShape
 from tessera.compiler.program import Program
-from tessera.compiler.sd.isa import (CODE_BITS, HEADER_BITS, PARAM_BYTES, SEL_BITS, STEP_BYTES,
+from tessera.compiler.sd.isa import (HEADER_BITS, PARAM_BYTES, SEL_BITS, STEP_BYTES,
                                      Flag, Mode, Op, basis_word_bits, decode_steps,
                                      pass_word_bits, unpack_field)
 from tessera.compiler.sd.mapping import SdTensor
@@ -112,37 +112,48 @@ class PassTable:
         return used.sum(axis=1) * halves
 
 
-def _line_costs(t: SdTiming, st, passes: PassTable, nnz: np.ndarray) -> np.ndarray:
-    """(tiles, passes) compute cycles of every pass of every tile of a COMPUTE step."""
+def _sources(st, passes: PassTable, L: int, ty: np.ndarray):
+    """(stored input row (T, P, dc), first input channel (P, dc)) of every line of every pass:
+    a line's slot is its kernel row, or for a pointwise layer one of S planes."""
+    stride, y0 = int(st["stride"]), int(st["y0"])
+    base = (y0 + ty)[:, None, None] * stride
+    if Mode(int(st["mode"])) == Mode.POINTWISE:
+        return (np.broadcast_to(base, (ty.size, *passes.row.shape)),
+                (passes.plane[:, None] + passes.row) * L + passes.lane)
+    return base + passes.row[None], passes.plane[:, None] * L + passes.lane
+
+
+def _windows(t: SdTiming, st, passes: PassTable, nnz: np.ndarray) -> np.ndarray:
+    """Non-zero Booth digits (T, P, dc, slices, taps, F) of the activation every MAC of every
+    line takes at every step of every pass of every tile (one slice unless depthwise: the others
+    see the same activations)."""
     cfg = t.cfg
-    F, S, L = cfg.dim_f, cfg.S, cfg.gb_lanes
-    mode, taps, stride = Mode(int(st["mode"])), int(st["taps"]), int(st["stride"])
-    ny, nseg, y0 = int(st["ny"]), int(st["nseg"]), int(st["y0"])
-    ty, tx = np.meshgrid(np.arange(ny), np.arange(nseg), indexing="ij")
-    ty, tx = ty.ravel(), tx.ravel()                                   # (T,)
-    rows = (y0 + ty)[:, None, None] * stride + passes.row[None]       # (T, P, dc)
-    base_ch = passes.plane[:, None] * L + passes.lane                   # (P, dc)
-    k = np.arange(taps)
-    f = np.arange(F)
-    col0 = tx * F                                                        # (T,)
-    if mode == Mode.DEPTHWISE:
-        slices = np.arange(int(st["n_ch"]))
-        ch = base_ch[None, :, :, None] + slices                         # (1, P, dc, m)
-        cols = col0[:, None, None, None, None, None] + k[:, None] + f   # (T,1,1,1,k,f)
-        vals = nnz[ch[..., None, None], rows[..., None, None, None], cols]
-        cost = np.maximum(1, vals.max(axis=-1)).sum(axis=-1)            # (T, P, dc, m)
-        cost = cost.max(axis=-1)
+    F, L = cfg.dim_f, cfg.gb_lanes
+    mode, taps = Mode(int(st["mode"])), int(st["taps"])
+    ty, tx = np.meshgrid(np.arange(int(st["ny"])), np.arange(int(st["nseg"])), indexing="ij")
+    ty, tx = ty.ravel(), tx.ravel()
+    rows, base_ch = _sources(st, passes, L, ty)                       # (T,P,dc), (P,dc)
+    k, f = np.arange(taps), np.arange(F)
+    slices = np.arange(int(st["n_ch"]) if mode == Mode.DEPTHWISE else 1)
+    ch = base_ch[None, :, :, None, None, None] + slices[:, None, None]  # (1,P,dc,m,1,1)
+    if mode == Mode.POINTWISE:
+        ch = ch + k[:, None]                                          # the next channel per step
+        cols = (tx * F)[:, None, None, None, None, None] + f
     else:
-        if mode == Mode.POINTWISE:
-            ch = base_ch[None, :, :, None, None] + k[:, None]             # (1,P,dc,k,1)
-            cols = col0[:, None, None, None, None] + f                   # (T,1,1,1,f)
-        else:
-            ch = base_ch[None, :, :, None, None]
-            cols = col0[:, None, None, None, None] + k[:, None] + f
-        vals = nnz[ch, rows[..., None, None], cols]                      # (T,P,dc,k,f)
-        cost = np.maximum(1, vals.max(axis=-1)).sum(axis=-1)             # (T, P, dc)
-    cost = np.where(passes.valid[None], cost, 0)
-    return np.maximum(1, cost.max(axis=-1))
+        cols = (tx * F)[:, None, None, None, None, None] + k[:, None] + f
+    return nnz[ch, rows[..., None, None, None], cols]
+
+
+def _costs_and_digits(t: SdTiming, st, passes: PassTable, nnz: np.ndarray):
+    """(tiles, passes) compute cycles, and the non-zero digits the MACs process (one add each)."""
+    vals = _windows(t, st, passes, nnz)
+    valid = passes.valid[None, :, :, None]
+    line = np.where(valid, np.maximum(1, vals.max(axis=-1)).sum(axis=-1), 0)  # (T,P,dc,m)
+    comp = np.maximum(1, line.max(axis=(-1, -2)))
+    digits = int(np.where(valid, vals.sum(axis=(-1, -2)), 0).sum())
+    if Mode(int(st["mode"])) != Mode.DEPTHWISE:
+        digits *= t.cfg.dim_m
+    return comp, digits
 
 
 def _exec_cycles(t: SdTiming, st, comp: np.ndarray, pre: np.ndarray) -> tuple[float, dict]:
@@ -180,7 +191,7 @@ def _exec_cycles(t: SdTiming, st, comp: np.ndarray, pre: np.ndarray) -> tuple[fl
 def _compute_tally(t: SdTiming, st, passes: PassTable, T: int, raw: bool) -> Counter:
     """Event counts of one COMPUTE step (docs/smartdeal.md, "Events")."""
     cfg = t.cfg
-    dm, dc, F, S = cfg.dim_m, cfg.dim_c, cfg.dim_f, cfg.S
+    dm, F, S = cfg.dim_m, cfg.dim_f, cfg.S
     mode, taps = Mode(int(st["mode"])), int(st["taps"])
     P = passes.valid.shape[0]
     gbw = passes.gb_words(taps, mode, S)
@@ -198,36 +209,9 @@ def _compute_tally(t: SdTiming, st, passes: PassTable, T: int, raw: bool) -> Cou
     return c
 
 
-def _digit_ops(t: SdTiming, st, passes: PassTable, nnz: np.ndarray) -> int:
-    """Non-zero digits the MACs of a COMPUTE process (one add each)."""
-    cfg = t.cfg
-    F, L = cfg.dim_f, cfg.gb_lanes
-    mode, taps, stride = Mode(int(st["mode"])), int(st["taps"]), int(st["stride"])
-    ny, nseg, y0 = int(st["ny"]), int(st["nseg"]), int(st["y0"])
-    ty, tx = np.meshgrid(np.arange(ny), np.arange(nseg), indexing="ij")
-    ty, tx = ty.ravel(), tx.ravel()
-    rows = (y0 + ty)[:, None, None] * stride + passes.row[None]
-    base_ch = passes.plane[:, None] * L + passes.lane
-    k, f = np.arange(taps), np.arange(F)
-    col0 = tx * F
-    if mode == Mode.DEPTHWISE:
-        ch = base_ch[None, :, :, None] + np.arange(int(st["n_ch"]))
-        cols = col0[:, None, None, None, None, None] + k[:, None] + f
-        vals = nnz[ch[..., None, None], rows[..., None, None, None], cols].sum(axis=(-1, -2, -3))
-        return int(np.where(passes.valid[None], vals, 0).sum())
-    if mode == Mode.POINTWISE:
-        ch = base_ch[None, :, :, None, None] + k[:, None]
-        cols = col0[:, None, None, None, None] + f
-    else:
-        ch = base_ch[None, :, :, None, None]
-        cols = col0[:, None, None, None, None] + k[:, None] + f
-    vals = nnz[ch, rows[..., None, None], cols].sum(axis=(-1, -2))
-    return int(np.where(passes.valid[None], vals, 0).sum()) * cfg.dim_m
-
-
 def _events(t: SdTiming, c: Counter) -> dict[str, float]:
     cfg = t.cfg
-    dm, dc, S, F, B = cfg.dim_m, cfg.dim_c, cfg.S, cfg.dim_f, cfg.dram_width
+    dm, dc, S, F = cfg.dim_m, cfg.dim_c, cfg.S, cfg.dim_f
     acc = cfg.acc_width
     return {
         "dram.read_bytes": c["dram_read"],
@@ -286,9 +270,9 @@ def _banks(cfg: SmartDealConfig, t: SdTiming) -> dict[str, int]:
 
 
 def _reports(t: SdTiming, steps: np.ndarray, layers: list[dict], tables: list[list[PassTable]],
-             cost, digits, timing: str) -> list[LayerReport]:
+             cost, timing: str) -> list[LayerReport]:
     """Per-layer cycles, phases and events; ``cost(i, step, passes)`` gives the (tiles, passes)
-    compute cycles of a COMPUTE of layer i and ``digits(...)`` its MACs' non-zero digits."""
+    compute cycles of a COMPUTE of layer i and the non-zero digits its MACs process."""
     cfg = t.cfg
     reports = []
     for i, Lm in enumerate(layers):
@@ -301,11 +285,11 @@ def _reports(t: SdTiming, steps: np.ndarray, layers: list[dict], tables: list[li
             tally.update(c)
             if st["op"] == Op.COMPUTE:
                 passes = tables[i][int(st["mg"])]
-                comp = cost(i, st, passes)
+                comp, digit_ops = cost(i, st, passes)
                 pre = t.prefetch(passes.gb_words(int(st["taps"]), Mode(int(st["mode"])), cfg.S))
                 lam, ph = _exec_cycles(t, st, comp, pre)
                 tally.update(_compute_tally(t, st, passes, comp.shape[0], raw))
-                tally["digit_ops"] += digits(i, st, passes)
+                tally["digit_ops"] += digit_ops
                 n_out = int(st["ny"]) * int(st["out_w"]) * int(st["n_ch"])
                 tally["outputs"] += n_out
                 tally["dram_write"] += n_out
@@ -351,8 +335,7 @@ def simulate_program(program: Program, cfg: SmartDealConfig | None = None) -> Si
                                             not Lm["decomposed"])
                        for off, n in Lm["pass_words"]])
     reports = _reports(t, steps, layers, tables,
-                       lambda i, st, p: _line_costs(t, st, p, nnz[i]),
-                       lambda i, st, p: _digit_ops(t, st, p, nnz[i]), "exact")
+                       lambda i, st, p: _costs_and_digits(t, st, p, nnz[i]), "exact")
     return SimReport.build(cfg, reports, _banks(cfg, t), cfg.dim_m * cfg.dim_c * cfg.dim_f)
 
 
@@ -396,7 +379,7 @@ def simulate_shapes(cfg: SmartDealConfig, shapes: list[LayerShape],
         can = decomposed and (mode_of(s) != Mode.CONV or s.S == cfg.S)
         layers.append(random_layer(s, cfg, rng, row_sparsity) if can
                       else random_quant_layer(s, rng))
-    net = plan_network(cfg, layers)
+    net = plan_network(cfg, layers, chain=False)
     tables = []
     for plan in net.plans:
         per = []
@@ -411,12 +394,11 @@ def simulate_shapes(cfg: SmartDealConfig, shapes: list[LayerShape],
         busy = passes.valid.sum(axis=1) * slices
         row = np.array([memo.setdefault((int(st["taps"]), int(n)), expected_pass_cycles(
             cfg, int(st["taps"]), int(n), density)) if n else 1.0 for n in busy])
-        return np.broadcast_to(row, (int(st["ny"]) * int(st["nseg"]), row.size))
-
-    def digits(i, st, passes):
-        slices = int(st["n_ch"]) if int(st["mode"]) == Mode.DEPTHWISE else cfg.dim_m
         T = int(st["ny"]) * int(st["nseg"])
-        return T * int(passes.valid.sum()) * slices * int(st["taps"]) * cfg.dim_f * 4 * density
+        slices = int(st["n_ch"]) if int(st["mode"]) == Mode.DEPTHWISE else cfg.dim_m
+        digit_ops = T * int(passes.valid.sum()) * slices * int(st["taps"]) * cfg.dim_f * 4 \
+            * density
+        return np.broadcast_to(row, (T, row.size)), digit_ops
 
-    reports = _reports(t, net.steps, net.manifest_layers, tables, cost, digits, "estimate")
+    reports = _reports(t, net.steps, net.manifest_layers, tables, cost, "estimate")
     return SimReport.build(cfg, reports, _banks(cfg, t), cfg.dim_m * cfg.dim_c * cfg.dim_f)

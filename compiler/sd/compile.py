@@ -22,8 +22,8 @@ from ..program import Program, new_manifest
 from .isa import (CODE_BITS, HEADER_BITS, PARAM_BYTES, SEL_BITS, STEP_BYTES, STEP_DTYPE, Bank,
                   Flag, Mode, Op, basis_word_bits, encode_code, pack_bits, pack_header, pack_sel,
                   pass_word_bits)
-from .mapping import (GroupPasses, SdTensor, ceil_div, check_supported, geometry, group_passes,
-                      group_size, mode_of)
+from .mapping import (GroupPasses, SdTensor, basis_group, ceil_div, check_supported, geometry,
+                      group_passes, group_size, mode_of)
 
 ALIGN = 64
 
@@ -96,11 +96,15 @@ class NetworkPlan:
     manifest_layers: list
 
 
-def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer]) -> NetworkPlan:
-    """Map, tile, allocate and sequence a network (the data are packed by compile_network)."""
+def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
+                 chain: bool = True) -> NetworkPlan:
+    """Map, tile, allocate and sequence a network (the data are packed by compile_network).
+
+    With ``chain`` each layer reads the previous layer's output; without it every layer has its
+    own input and output tensor (a graph's layers, simulated one by one)."""
     shapes = [q.shape for q in layers]
     for a, b in zip(shapes, shapes[1:]):
-        if a.output_shape != b.input_shape:
+        if chain and a.output_shape != b.input_shape:
             raise CompileError(f"layer '{b.name}' expects input {b.input_shape} but layer "
                                f"'{a.name}' produces {a.output_shape}")
     for s in shapes:
@@ -111,16 +115,24 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer]) -> NetworkPlan:
     NTs = [ceil_div(s.K, G) for s, G in zip(shapes, Gs)]
 
     # Tensors: each stored the way its consumer reads it; producers write whole groups.
-    cursor_t = []
-    for i in range(len(shapes) + 1):
-        C, H, W = shapes[0].input_shape if i == 0 else shapes[i - 1].output_shape
-        chans = C if i == 0 else NTs[i - 1] * Gs[i - 1]
-        if i < len(shapes):
-            g = geos[i]
-            cursor_t.append((C, H, W, ceil_div(chans, L), g.mt, g.ml, g.min_hs, g.min_ws))
-        else:
-            cursor_t.append((C, H, W, ceil_div(chans, L), 0, 0, H,
-                             ceil_div(W, cfg.dim_f) * cfg.dim_f))
+    def stored_as_input(i, chans):
+        g = geos[i]
+        return (*shapes[i].input_shape, ceil_div(chans, L), g.mt, g.ml, g.min_hs, g.min_ws)
+
+    def stored_as_output(i):
+        C, H, W = shapes[i].output_shape
+        return (C, H, W, ceil_div(NTs[i] * Gs[i], L), 0, 0, H,
+                ceil_div(W, cfg.dim_f) * cfg.dim_f)
+
+    if chain:
+        cursor_t = [stored_as_input(0, shapes[0].C)]
+        cursor_t += [stored_as_input(i + 1, NTs[i] * Gs[i]) for i in range(len(shapes) - 1)]
+        cursor_t.append(stored_as_output(len(shapes) - 1))
+        io = [(i, i + 1) for i in range(len(shapes))]
+    else:
+        cursor_t = [t for i in range(len(shapes))
+                    for t in (stored_as_input(i, shapes[i].C), stored_as_output(i))]
+        io = [(2 * i, 2 * i + 1) for i in range(len(shapes))]
 
     plans = []
     for q, geo, G, NT in zip(layers, geos, Gs, NTs):
@@ -141,12 +153,19 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer]) -> NetworkPlan:
     # Memory map: commands, then per layer pass words, bases, parameters, then tensors.
     step_specs = []   # (layer index, mg, y0, ny)
     for i, (plan, s) in enumerate(zip(plans, shapes)):
-        t = cursor_t[i]
+        t = cursor_t[io[i][0]]
         probe = SdTensor(0, *t[:3], L, *t[3:])
         plan.band = _band_rows(s, cfg, geos[i], probe)
-        for mg in range(plan.NT):
-            for y0 in range(0, s.out_h, plan.band):
-                step_specs.append((i, mg, y0, min(plan.band, s.out_h - y0)))
+        bands = [(y0, min(plan.band, s.out_h - y0)) for y0 in range(0, s.out_h, plan.band)]
+        # Loop order: re-read the input once per channel group, or every group's weights once
+        # per band, whichever moves fewer bytes.
+        wbytes = pass_word_bits(cfg.dim_m, cfg.dim_c, cfg.S, B) // 8
+        weights = sum(gp.count * (2 if plan.layer.sd is None else 1) for gp in plan.groups) \
+            * wbytes
+        band_outer = len(bands) * weights < plan.NT * probe.size
+        order = ([(mg, b) for b in bands for mg in range(plan.NT)] if band_outer
+                 else [(mg, b) for mg in range(plan.NT) for b in bands])
+        step_specs += [(i, mg, y0, ny) for mg, (y0, ny) in order]
     n_steps = 1 + len(step_specs) + len(shapes) - 1
     cursor = _align(n_steps * STEP_BYTES)
     wb_off, bb_off, par_off = [], [], []
@@ -188,7 +207,7 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer]) -> NetworkPlan:
             steps[k]["op"] = Op.NOP
             k += 1
         first = k
-        t_in, t_out = tensors[i], tensors[i + 1]
+        t_in, t_out = tensors[io[i][0]], tensors[io[i][1]]
         geo = geos[i]
         nw = t_in.Ws // cfg.dim_f
         for (li, mg, y0, ny) in [sp for sp in step_specs if sp[0] == i]:
@@ -338,6 +357,8 @@ def decode_network(program: Program) -> tuple[list[QuantLayer], np.ndarray]:
             for p in range(rows.shape[0]):
                 for l in np.flatnonzero(valid[p]):
                     ch0 = plane[p] * L + lane[p, l]
+                    if mode == Mode.POINTWISE:  # the row field picks one of S planes
+                        ch0 += r_of[p, l] * L
                     for m in range(G):
                         k = mg * G + m
                         if k >= shape.K:
@@ -379,8 +400,7 @@ def random_layer(shape: LayerShape, cfg: SmartDealConfig, rng: np.random.Generat
         raise CompileError(f"layer '{shape.name}': a SmartDeal-decomposed kernel must be "
                            f"{S} wide (S), got {shape.S}")
     G = group_size(shape, cfg)
-    slice_rows = {Mode.CONV: shape.R * cfg.dim_c, Mode.POINTWISE: cfg.dim_c,
-                  Mode.DEPTHWISE: shape.R}[mode]
+    slice_rows = basis_group(shape, cfg)
     opts = SmartDealOptions(S=S, exp_min=-cfg.n_exp + 1, exp_max=0, slice_rows=slice_rows,
                             even_slices=False, structure="vector", group_size=G)
     layout = block_layout(shape.weight_shape, S, slice_rows, shape.name, even=False)

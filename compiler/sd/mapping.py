@@ -176,13 +176,20 @@ class GroupPasses:
         return switch, switch.copy(), bb_word
 
 
-def _pairs(kept: np.ndarray) -> list[np.ndarray]:
-    """Per channel group, kept (row, line) pairs in pass order (row-major)."""
-    return [np.argwhere(k) for k in kept]
+def basis_group(shape: LayerShape, cfg: SmartDealConfig) -> int:
+    """Ce rows that share one basis per slice (the decomposition's slice_rows): one input plane
+    of a convolution (L channels x R rows), S planes of rows of a 1x1 layer, a depthwise filter."""
+    mode = mode_of(shape)
+    if mode == Mode.CONV:
+        return shape.R * cfg.gb_lanes
+    if mode == Mode.POINTWISE:
+        return cfg.S * cfg.dim_c
+    return shape.R
 
 
-def group_passes(layer: QuantLayer, cfg: SmartDealConfig, mg: int) -> GroupPasses:
-    """Pack one output-channel group's kept pairs into passes, with codes or weights."""
+def _units(layer: QuantLayer, cfg: SmartDealConfig, mg: int):
+    """Per basis group: the *units* a line can run (in pass order), their input slot, lane and
+    channel, the weight rows of every slice, the group's first plane and bases."""
     s = layer.shape
     mode = mode_of(s)
     dc, S, L = cfg.dim_c, cfg.S, cfg.gb_lanes
@@ -190,107 +197,97 @@ def group_passes(layer: QuantLayer, cfg: SmartDealConfig, mg: int) -> GroupPasse
     ch = np.arange(mg * G, (mg + 1) * G)
     real = ch < s.K
     sd = layer.sd
+    per = basis_group(s, cfg)
     if mode == Mode.CONV:
-        n_cg = ceil_div(s.C, dc)
-        # rows[m, g, l, r, :]: the S-wide kernel row (c = g*dc + l, r) of filter m
+        n_g = ceil_div(s.C, L)
+        units = np.arange(s.R * L)
+        slot, lane = units // L, units % L                       # row-major: (r, lane)
         if sd is not None:
-            blocks = np.zeros((G, n_cg, dc * s.R, S), np.int64)
-            blocks[real] = sd.ce_codes[ch[real]]     # slices of dim_c channels x R rows
-            rows = blocks.reshape(G, n_cg, dc, s.R, S)
+            codes = np.zeros((G, n_g, L, s.R, S), np.int64)       # (c, r) rows of each slice
+            codes[real] = sd.ce_codes[ch[real]].reshape(real.sum(), n_g, L, s.R, S)
+            rows = codes.transpose(0, 1, 3, 2, 4).reshape(G, n_g, s.R * L, S)
         else:
-            w = np.zeros((G, n_cg * dc, s.R, S), np.int64)
+            w = np.zeros((G, n_g * L, s.R, S), np.int64)
             w[real, :s.C, :, :s.S] = layer.weights[ch[real]]
-            rows = w.reshape(G, n_cg, dc, s.R, S)
-        exists = (np.arange(n_cg)[:, None] * dc + np.arange(dc)[None, :]) < s.C   # (g, l)
-        kept = rows.any(axis=(0, 4)) & exists[:, :, None]                          # (g, l, r)
-        kept = kept.transpose(0, 2, 1)                                             # (g, r, l)
+            rows = w.reshape(G, n_g, L, s.R, S).transpose(0, 1, 3, 2, 4).reshape(G, n_g, -1, S)
+        channel = np.arange(n_g)[:, None] * L + lane
+        exists = channel < s.C
+        plane = np.arange(n_g)
     elif mode == Mode.POINTWISE:
         n_rows = ceil_div(s.C, S)
-        n_cg = ceil_div(n_rows, dc)
+        n_g = ceil_div(n_rows, per)
+        units = np.arange(per)
+        slot, lane = units // dc, (units % dc) * S                 # plane offset, first lane
         if sd is not None:
-            blocks = np.zeros((G, n_cg, dc, S), np.int64)
-            src = sd.ce_codes[ch[real]][:, :n_cg, :dc]
-            blocks[real, :, :src.shape[2]] = src
-            rows = blocks
+            rows = np.zeros((G, n_g, per, S), np.int64)
+            rows[real] = sd.ce_codes[ch[real]]
         else:
-            w = np.zeros((G, n_cg * dc * S), np.int64)
+            w = np.zeros((G, n_g * per * S), np.int64)
             w[real, :s.C] = layer.weights[ch[real], :, 0, 0]
-            rows = w.reshape(G, n_cg, dc, S)
-        exists = (np.arange(n_cg)[:, None] * dc + np.arange(dc)[None, :]) < n_rows
-        kept = (rows.any(axis=(0, 3)) & exists)[:, None, :]                         # (g, 1, l)
-        rows = rows[:, :, :, None, :]                                              # r axis
-    else:  # depthwise: one "group" whose pairs are the kernel rows
-        n_cg = 1
-        if sd is not None:
-            r = np.zeros((G, s.R, S), np.int64)
-            r[real] = sd.ce_codes[ch[real], 0, :s.R]
-        else:
-            r = np.zeros((G, s.R, S), np.int64)
-            r[real, :, :s.S] = layer.weights[ch[real], 0]
-        rows = r[:, None]                                                          # (m, 1, R, S)
-        kept = r.any(axis=(0, 2))[None, :, None]                                   # (1, R, 1)
-
-    if sd is not None and mode != Mode.DEPTHWISE:
-        b_all = np.zeros((G, n_cg, S, S), np.int64)
-        b_all[real] = sd.b_int[ch[real], :n_cg]
-    elif sd is not None:
-        b_all = np.zeros((G, 1, S, S), np.int64)
-        b_all[real] = sd.b_int[ch[real], :1]
+            rows = w.reshape(G, n_g, per, S)
+        channel = (np.arange(n_g)[:, None] * per + units) * S
+        exists = channel < s.C
+        plane = np.arange(n_g) * S
     else:
-        b_all = np.zeros((G, n_cg, S, S), np.int64)
+        n_g = 1
+        slot = np.arange(s.R)
+        lane = np.full(s.R, (mg * G) % L)
+        rows = np.zeros((G, 1, s.R, S), np.int64)
+        if sd is not None:
+            rows[real, 0] = sd.ce_codes[ch[real], 0, :s.R]
+        else:
+            rows[real, 0, :, :s.S] = layer.weights[ch[real], 0]
+        channel = np.full((1, s.R), mg * G)
+        exists = np.ones((1, s.R), bool)
+        plane = np.array([(mg * G) // L])
+    bases = np.zeros((G, n_g, S, S), np.int64)
+    if sd is not None:
+        bases[real] = sd.b_int[ch[real], :n_g]
+    kept = rows.any(axis=(0, 3)) & exists                          # shared by the group
+    return slot, lane, channel, rows, kept, plane, bases
 
-    cgroup, plane, valid, row, lane, channel, weights, bases = [], [], [], [], [], [], [], []
-    q = 0
-    for g in range(n_cg):
-        pairs = np.argwhere(kept[g])  # (r, l) row-major
-        if mode == Mode.DEPTHWISE:
-            pairs = np.argwhere(kept[0])[:, :1]
-        if pairs.size == 0:
+
+def group_passes(layer: QuantLayer, cfg: SmartDealConfig, mg: int) -> GroupPasses:
+    """Pack one output-channel group's kept units into passes of dim_c lines, with their codes
+    (or int8 weights), basis group by basis group."""
+    s = layer.shape
+    dc = cfg.dim_c
+    slot, lane, channel, rows, kept, plane, bases = _units(layer, cfg, mg)
+    G, S = rows.shape[0], cfg.S
+    out = {k: [] for k in ("cgroup", "plane", "valid", "row", "lane", "channel", "weights")}
+    used_bases = []
+    for g in range(rows.shape[1]):
+        idx = np.flatnonzero(kept[g])
+        if idx.size == 0:
             continue
-        bases.append(b_all[:, g])
-        for start in range(0, len(pairs), dc):
-            chunk = pairs[start:start + dc]
-            n = len(chunk)
+        q = len(used_bases)
+        used_bases.append(bases[:, g])
+        for start in range(0, idx.size, dc):
+            chunk = idx[start:start + dc]
+            n = chunk.size
             v = np.zeros(dc, bool)
             v[:n] = True
-            rr = np.zeros(dc, np.int64)
-            ln = np.zeros(dc, np.int64)
-            cc = np.zeros(dc, np.int64)
+            pad = lambda a: np.concatenate([a, np.zeros(dc - n, np.int64)])
             wt = np.zeros((G, dc, S), np.int64)
-            if mode == Mode.CONV:
-                rr[:n], line = chunk[:, 0], chunk[:, 1]
-                cc[:n] = g * dc + line
-                ln[:n] = cc[:n] % L
-                plane.append((g * dc) // L)
-                wt[:, :n] = rows[:, g, line, rr[:n]]
-            elif mode == Mode.POINTWISE:
-                line = chunk[:, 1]
-                cc[:n] = (g * dc + line) * S
-                ln[:n] = cc[:n] % L
-                plane.append(g)
-                wt[:, :n] = rows[:, g, line, 0]
-            else:
-                rr[:n] = chunk[:, 0]
-                cc[:n] = mg * G
-                ln[:n] = (mg * G) % L
-                plane.append((mg * G) // L)
-                wt[:, :n] = rows[:, 0, rr[:n]]
-            if sd is not None and np.any(wt[real, :n] == 0):
+            wt[:, :n] = rows[:, g, chunk]
+            if layer.sd is not None and np.any(wt[:, :n][s.K > np.arange(mg * G, mg * G + G)]
+                                               == 0):
                 raise CompileError(
                     f"layer '{s.name}': Ce has zero coefficients inside rows kept for channel "
                     f"group {mg}: the 4-bit codes cannot hold them; allowed is SmartDeal with "
                     f"structure='vector' and group_size={G} (dim_m), or int8 weights")
-            cgroup.append(q)
-            valid.append(v)
-            row.append(rr)
-            lane.append(ln)
-            channel.append(cc)
-            weights.append(wt)
-        q += 1
-    if not cgroup:  # all weights zero: one empty pass still clears the MACs
-        cgroup, plane, valid = [0], [0], [np.zeros(dc, bool)]
-        row, lane, channel = ([np.zeros(dc, np.int64)] for _ in range(3))
-        weights, bases = [np.zeros((G, dc, S), np.int64)], [b_all[:, 0]]
-    return GroupPasses(np.array(cgroup), np.array(plane), np.array(valid), np.array(row),
-                       np.array(lane), np.array(channel), np.array(weights),
-                       np.array(bases, np.int64))
+            out["cgroup"].append(q)
+            out["plane"].append(plane[g])
+            out["valid"].append(v)
+            out["row"].append(pad(slot[chunk]))
+            out["lane"].append(pad(lane[chunk]))
+            out["channel"].append(pad(channel[g, chunk]))
+            out["weights"].append(wt)
+    if not out["cgroup"]:  # all weights zero: one empty pass still clears the MACs
+        out = {"cgroup": [0], "plane": [0], "valid": [np.zeros(dc, bool)],
+               "row": [np.zeros(dc, np.int64)], "lane": [np.zeros(dc, np.int64)],
+               "channel": [np.zeros(dc, np.int64)], "weights": [np.zeros((G, dc, S), np.int64)]}
+        used_bases = [bases[:, 0]]
+    return GroupPasses(np.array(out["cgroup"]), np.array(out["plane"]), np.array(out["valid"]),
+                       np.array(out["row"]), np.array(out["lane"]), np.array(out["channel"]),
+                       np.array(out["weights"]), np.array(used_bases, np.int64))

@@ -135,7 +135,8 @@ class SdCore(wiring.Component):
         next_first = Signal()               # ... that starts a tile
         next_word = Signal(word_layout)
         next_words = Array(Signal(8 * gbytes, name=f"next_word{e}") for e in range(2 * S))
-        cur_words0 = Signal(8 * gbytes)     # pointwise reloads read the current pass's word
+        # pointwise reloads read the current pass's words (one per plane slot)
+        cur_words = Array(Signal(8 * gbytes, name=f"cur_word{r}") for r in range(S))
         cur_sel = Signal(data.ArrayLayout(data.StructLayout({"valid": 1, "row": 3, "lane": 12}),
                                           dc))
         pending = Signal(2 * S)             # GB reads still to issue
@@ -161,7 +162,9 @@ class SdCore(wiring.Component):
         m.d.comb += [
             wb.r_addr.eq(wb_base + pf_p * (raw + 1) + (pf_c == 1)),
             wb.r_en.eq(pf_active & ((pf_c == 0) | ((pf_c == 1) & raw))),
-            gb.r_addr.eq(gb_base + (pl * cur.gb_rows + pf_ty * stride + (entry >> 1))
+            # a slot is a kernel row, or for pointwise layers one of S planes of the group
+            gb.r_addr.eq(gb_base + ((pl + Mux(pointwise, entry >> 1, 0)) * cur.gb_rows
+                                    + pf_ty * stride + Mux(pointwise, 0, entry >> 1))
                          * cur.gb_words + pf_tx + entry[0]),
             gb.r_en.eq(reading),
             bb.r_addr.eq(bb_base + Mux(go, 0, incoming.bb_word)),
@@ -239,12 +242,14 @@ class SdCore(wiring.Component):
                     word = next_words[2 * sel.row + h]
                     m.d.comb += ln.next_window[p].eq(word.word_select(j * L + lane, 8).as_signed())
                 step_lane = cur_sel[l].lane + ln.k_next
+                step_word = cur_words[cur_sel[l].row]
                 for j in range(F):
                     m.d.comb += ln.step_window[j].eq(
-                        cur_words0.word_select(j * L + step_lane, 8).as_signed())
+                        step_word.word_select(j * L + step_lane, 8).as_signed())
         with m.If(advance):
-            m.d.sync += [ready.eq(0), started.eq(1), cur_words0.eq(next_words[0]),
-                         cur_sel.eq(next_word.sel), next_first.eq(last_pass_of_tile)]
+            m.d.sync += [ready.eq(0), started.eq(1), cur_sel.eq(next_word.sel),
+                         next_first.eq(last_pass_of_tile)]
+            m.d.sync += [cur_words[r].eq(next_words[2 * r]) for r in range(S)]
             with m.If(pf_more):
                 m.d.sync += [pf_active.eq(1), pf_c.eq(0)]
             # the pass after the one just taken
