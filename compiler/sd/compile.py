@@ -419,3 +419,35 @@ def random_layer(shape: LayerShape, cfg: SmartDealConfig, rng: np.random.Generat
     bias = rng.integers(-int(acc_std), int(acc_std) + 1, size=shape.K).astype(np.int64)
     mult, shift = choose_multiplier(rng.uniform(20.0, 60.0, size=shape.K) / acc_std)
     return QuantLayer(shape, w, bias, mult, shift, sd=sd)
+
+
+def sd_options(shape: LayerShape, cfg: SmartDealConfig, theta: float = 4e-3,
+               max_iter: int = 30, tol: float = 1e-10):
+    """Decomposition options that match the hardware: one basis per basis group, vector-wise
+    sparsity shared by each output-channel group, exponents the shifters hold."""
+    from ..smartdeal import SmartDealOptions
+
+    return SmartDealOptions(S=cfg.S, theta=theta, max_iter=max_iter, tol=tol,
+                            structure="vector", group_size=group_size(shape, cfg),
+                            exp_min=1 - cfg.n_exp, exp_max=0,
+                            slice_rows=basis_group(shape, cfg), even_slices=False)
+
+
+def quantize_layer(shape: LayerShape, w: np.ndarray, bias: np.ndarray | None, in_scale: float,
+                   out_scale: float, cfg: SmartDealConfig | None = None,
+                   theta: float = 4e-3) -> QuantLayer:
+    """A float layer as integers for an accelerator: SmartDeal-decomposed when ``cfg`` is given
+    (and the kernel allows it), else int8 per output channel. ``w`` has the layer's weight shape;
+    activations are int8 with per-tensor scales ``in_scale`` -> ``out_scale``."""
+    from ..quantize import quantize_weight, requant_params
+    from ..smartdeal import decompose
+
+    w = np.asarray(w, np.float64).reshape(shape.weight_shape)
+    if cfg is not None and (mode_of(shape) != Mode.CONV or shape.S == cfg.S):
+        sd = decompose(w, sd_options(shape, cfg, theta), shape.name)
+        w_int = sd.layout.from_blocks(sd.w_int()).astype(np.int32)
+        rq = requant_params(sd.w_scale(), in_scale, out_scale, bias, shape.name)
+        return QuantLayer(shape, w_int, rq.bias, rq.mult, rq.shift, sd=sd)
+    q = quantize_weight(w, shape.name)
+    rq = requant_params(q.scale, in_scale, out_scale, bias, shape.name)
+    return QuantLayer(shape, q.w_int, rq.bias, rq.mult, rq.shift)
