@@ -11,11 +11,25 @@ from .compiler.layers import LayerShape, random_quant_layer
 from .config import ArchConfig
 
 
-def random_program(cfg: ArchConfig, shapes: list[LayerShape], seed: int):
-    """A program with random int8 weights, requantization and input for these shapes."""
+def random_program(cfg: ArchConfig, shapes: list[LayerShape], seed: int,
+                   row_sparsity: float = 0.0, zero_fraction: float = 0.0):
+    """A program with random weights, requantization and input for these shapes.
+
+    On the SmartDeal accelerator the weights are random SmartDeal codes and bases with a
+    fraction ``row_sparsity`` of zero Ce rows per channel group (layers it cannot decompose get
+    int8 weights); ``zero_fraction`` of the input activations are zero."""
     rng = np.random.default_rng(seed)
-    layers = [random_quant_layer(s, rng) for s in shapes]
+    if cfg.arch == "smartdeal":
+        from .compiler.sd.compile import random_layer
+        from .compiler.sd.mapping import Mode, mode_of
+
+        layers = [random_layer(s, cfg, rng, row_sparsity,
+                               decomposed=mode_of(s) != Mode.CONV or s.S == cfg.S)
+                  for s in shapes]
+    else:
+        layers = [random_quant_layer(s, rng) for s in shapes]
     x = rng.integers(-128, 128, size=shapes[0].input_shape, dtype=np.int8)
+    x[rng.random(x.shape) < zero_fraction] = 0
     return backend(cfg).compile(cfg, layers, x)
 
 

@@ -162,7 +162,10 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
         wbytes = pass_word_bits(cfg.dim_m, cfg.dim_c, cfg.S, B) // 8
         weights = sum(gp.count * (2 if plan.layer.sd is None else 1) for gp in plan.groups) \
             * wbytes
-        band_outer = len(bands) * weights < plan.NT * probe.size
+        # (two banks hold two bands, or two groups' weights, without reloading)
+        nb, nt = len(bands), plan.NT
+        mg_outer = (nt if nb > 2 else 1) * probe.size + weights
+        band_outer = probe.size + (nb if nt > 2 else 1) * weights < mg_outer
         order = ([(mg, b) for b in bands for mg in range(plan.NT)] if band_outer
                  else [(mg, b) for mg in range(plan.NT) for b in bands])
         step_specs += [(i, mg, y0, ny) for mg, (y0, ny) in order]

@@ -230,22 +230,34 @@ class SdCore(wiring.Component):
         m.d.comb += [ln.tile_end.eq(tile_end) for ln in all_lines]
         m.d.comb += [ln.taps.eq(taps) for ln in all_lines]
         m.d.comb += [ln.pointwise.eq(pointwise) for ln in all_lines]
-        for i in range(dm):
-            for l in range(dc):
+        # The index selector: the FIFO window of each line. Every slice's line l sees the same
+        # activations, except in depthwise mode where slice i takes lane i of its group's lanes.
+        g_dw = max(d for d in range(1, min(dm, L) + 1) if L % d == 0)   # depthwise group
+        for l in range(dc):
+            sel = next_word.sel[l]
+            normal = []
+            for p in range(F + S - 1):
+                h, j = divmod(p, F)
+                word = next_words[2 * sel.row + h]
+                normal.append(word.word_select(j * L + sel.lane, 8).as_signed())
+            # pointwise mode reloads the FIFO per step; every slice's line l keeps the same pace
+            step_lane = cur_sel[l].lane + lines[0][l].k_next
+            step_word = cur_words[cur_sel[l].row]
+            step = [step_word.word_select(j * L + step_lane, 8).as_signed() for j in range(F)]
+            for i in range(dm):
                 ln = lines[i][l]
-                sel = next_word.sel[l]
-                lane = sel.lane + Mux(depthwise, i, 0)
                 # slices past a depthwise group's channels stay idle
                 m.d.comb += ln.next_active.eq(sel.valid & ~finish & (~depthwise | (i < cur.n_ch)))
+                m.d.comb += [ln.step_window[j].eq(step[j]) for j in range(F)]
                 for p in range(F + S - 1):
                     h, j = divmod(p, F)
-                    word = next_words[2 * sel.row + h]
-                    m.d.comb += ln.next_window[p].eq(word.word_select(j * L + lane, 8).as_signed())
-                step_lane = cur_sel[l].lane + ln.k_next
-                step_word = cur_words[cur_sel[l].row]
-                for j in range(F):
-                    m.d.comb += ln.step_window[j].eq(
-                        step_word.word_select(j * L + step_lane, 8).as_signed())
+                    if i < g_dw:
+                        word = next_words[2 * sel.row + h]
+                        dw = Array(word.word_select(j * L + k * g_dw + i, 8).as_signed()
+                                   for k in range(L // g_dw))[sel.lane // g_dw]
+                        m.d.comb += ln.next_window[p].eq(Mux(depthwise, dw, normal[p]))
+                    else:
+                        m.d.comb += ln.next_window[p].eq(normal[p])
         with m.If(advance):
             m.d.sync += [ready.eq(0), started.eq(1), cur_sel.eq(next_word.sel),
                          next_first.eq(last_pass_of_tile)]

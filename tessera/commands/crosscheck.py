@@ -8,6 +8,7 @@ import sys
 from ..console import make_console
 
 from ..cli import add_config_options, config_from_args
+from ..errors import SpecError
 from ._common import layer_shapes
 
 
@@ -23,6 +24,11 @@ def register(sub) -> None:
     p.add_argument("--layer", metavar="SPEC", action="append", required=True,
                    help="a layer (repeat for a chain)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights and input")
+    p.add_argument("--ce-row-sparsity", type=float, default=0.0, metavar="F",
+                   help="smartdeal: fraction of Ce rows that are zero for a whole channel group "
+                        "(skipped by the index selector; default 0)")
+    p.add_argument("--zero-activations", type=float, default=0.0, metavar="F",
+                   help="fraction of input activations that are zero (default 0)")
     p.add_argument("--simulator", choices=["icarus", "verilator"], default="icarus",
                    help="HDL simulator (default: icarus)")
     p.add_argument("--workdir", default="build/crosscheck",
@@ -37,7 +43,13 @@ def run(args) -> int:
     cfg = config_from_args(args)
     shapes = layer_shapes(args.layer)
     console = make_console(stderr=True)
-    prog = random_program(cfg, shapes, args.seed)
+    for name, value in (("--ce-row-sparsity", args.ce_row_sparsity),
+                        ("--zero-activations", args.zero_activations)):
+        if not 0.0 <= value <= 1.0:
+            raise SpecError(f"{name} = {value} is invalid: allowed is a fraction from 0 to 1")
+    if args.ce_row_sparsity and cfg.arch != "smartdeal":
+        raise SpecError(f"--ce-row-sparsity applies to --arch smartdeal, not {cfg.arch}")
+    prog = random_program(cfg, shapes, args.seed, args.ce_row_sparsity, args.zero_activations)
     with console.status(f"running {', '.join(args.layer)} on the {cfg.arch} RTL "
                         f"({args.simulator})"):
         result, = compare(cfg, [(",".join(args.layer), prog)], args.workdir, args.simulator,
