@@ -377,7 +377,7 @@ def simulate_shapes(cfg: SmartDealConfig, shapes: list[LayerShape],
     layers = []
     for s in shapes:
         can = decomposed and (mode_of(s) != Mode.CONV or s.S == cfg.S)
-        layers.append(random_layer(s, cfg, rng, row_sparsity) if can
+        layers.append(random_layer(s, cfg, rng, row_sparsity, structure_only=True) if can
                       else random_quant_layer(s, rng))
     net = plan_network(cfg, layers, chain=False)
     tables = []

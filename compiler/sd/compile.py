@@ -387,9 +387,11 @@ def read_outputs(program: Program, image: np.ndarray) -> list[np.ndarray]:
 
 
 def random_layer(shape: LayerShape, cfg: SmartDealConfig, rng: np.random.Generator,
-                 row_sparsity: float = 0.0, decomposed: bool = True) -> QuantLayer:
+                 row_sparsity: float = 0.0, decomposed: bool = True,
+                 structure_only: bool = False) -> QuantLayer:
     """A random SmartDeal layer: codes and bases drawn directly (no decomposition needed), with a
-    fraction ``row_sparsity`` of Ce rows zero for each whole channel group."""
+    fraction ``row_sparsity`` of Ce rows zero for each whole channel group. ``structure_only``
+    skips the weights a simulator in estimate mode never looks at (they stay zero)."""
     from ..requant import choose_multiplier
     from ..smartdeal import SmartDealLayer, SmartDealOptions, block_layout
 
@@ -416,6 +418,9 @@ def random_layer(shape: LayerShape, cfg: SmartDealConfig, rng: np.random.Generat
     b_int = rng.integers(-127, 128, size=(K, n_slices, S, S))
     sd = SmartDealLayer(shape.name, layout, opts, codes.astype(np.int8), b_int.astype(np.int8),
                         np.zeros(K, np.int8), 0, 0)
+    if structure_only:
+        zero = np.zeros(shape.K, np.int64)
+        return QuantLayer(shape, np.zeros(shape.weight_shape, np.int32), zero, zero, zero, sd=sd)
     w = layout.from_blocks(sd.w_int()).astype(np.int32)
     fan_in = (shape.C // shape.groups) * shape.R * shape.S
     acc_std = np.sqrt(fan_in) * 74.0 * max(1.0, float(np.abs(w).std()))
