@@ -301,7 +301,7 @@ def compress_model(weights: Iterable[tuple[str, np.ndarray]], options: CompressO
         unknown = sorted(set(calibration) - set(names))
         missing = [n for n in names if n not in calibration]
         if unknown or missing:
-            raise SpecError(f"calibration samples do not match the model: "
+            raise SpecError("calibration samples do not match the model: "
                             + (f"no layer '{unknown[0]}'" if unknown
                                else f"no samples for layer '{missing[0]}'")
                             + ": allowed is one sample array per layer name")

@@ -10,7 +10,6 @@ makes a transfer cost exactly ``latency + beats`` cycles under the DRAM contract
 from amaranth import Cat, Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
 __all__ = ["ReadRequest", "ReadDma", "dram_signature"]
 

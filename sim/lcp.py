@@ -156,7 +156,6 @@ def _layer_report(t: LcpTiming, name: str, macs: int, tally: Counter, cycles: in
 
 # -- path 1: a compiled Program's steps ---------------------------------------------------------
 def _step_tally(t: LcpTiming, steps: np.ndarray) -> tuple[Counter, int]:
-    cfg = t.cfg
     op, fl = steps["op"].astype(np.int64), steps["flags"].astype(np.int64)
     has_w = (fl & Flag.LOAD_W) != 0
     has_act = (fl & Flag.LOAD_ACT) != 0

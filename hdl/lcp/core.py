@@ -11,8 +11,7 @@ DRAM contract (docs/memory-model.md), which is what lets sim/lcp.py predict cycl
 
 from __future__ import annotations
 
-import numpy as np
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -20,6 +19,7 @@ from amaranth.utils import ceil_log2
 from tessera.compiler.lcp.isa import PARAM_BYTES, STEP_BYTES, STEP_DTYPE, Flag, Op
 from tessera.config import LcpConfig
 
+from ..controller import run_steps
 from ..descriptor import struct_layout
 from ..dma import ADDR_BITS, ReadDma, dram_signature
 from ..memories import SimpleDualPortRam
@@ -220,7 +220,7 @@ class StoreUnit(wiring.Component):
         # -- writer: rows/B addressed beats per output vector ---------------------------------------
         out_buf = Signal(8 * rows)
         beats_left = Signal(range(beats_per_vec + 1))
-        base, out_addr = Signal(ADDR_BITS), Signal(ADDR_BITS)
+        base = Signal(ADDR_BITS)
         row_stride, plane_stride = Signal(ADDR_BITS), Signal(ADDR_BITS)
         w_plane, w_py, w_px = Signal(8), Signal(16), Signal(16)
         vec_addr = Signal(ADDR_BITS)        # next vector's address
@@ -308,7 +308,6 @@ class LcpCore(wiring.Component):
         m.submodules.acc = acc = SimpleDualPortRam(acc_shape, cfg.acc_depth, "acc",
                                                    banking="lsb")
 
-        m.d.comb += self.config_id.eq(cfg.config_id)
         wiring.connect(m, load.rd_req, wiring.flipped(self.rd_req))
         wiring.connect(m, wiring.flipped(self.rd_data), load.rd_data)
         wiring.connect(m, store.wr, wiring.flipped(self.wr))
@@ -342,16 +341,7 @@ class LcpCore(wiring.Component):
         ]
 
         # Controller.
-        cur = Signal(STEP_LAYOUT)
-        base = Signal(32)
-        pc = Signal(32)
-        cycles = Signal(32)
-        error = Signal()
-        last = cur.flags & int(Flag.LAST) != 0
-        m.d.comb += [load.base.eq(base), store.base.eq(base), compute.step.eq(cur),
-                     store.step.eq(cur), self.cycles.eq(cycles), self.error.eq(error)]
-
-        def start_loads(step, fetch):
+        def start_loads(step, fetch, pc):
             """Program the load unit with a step's transfers and, if ``fetch``, the next step."""
             flags = step.flags
             m.d.comb += [
@@ -368,50 +358,17 @@ class LcpCore(wiring.Component):
                 load.step_row_beats.eq(STEP_BYTES // B),
             ]
             m.d.sync += act_base.eq(step.act_abuf_base)
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.sync += [base.eq(self.base), pc.eq(0), cycles.eq(0), error.eq(0)]
-                    m.next = "FETCH"
-            with m.State("FETCH"):
-                start_loads(STEP_LAYOUT.const({}), fetch=1)
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [pc.eq(pc + STEP_BYTES), cycles.eq(cycles + 1)]
-                m.next = "WAIT_FETCH"
-            with m.State("WAIT_FETCH"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += cycles.eq(cycles + 1)
-                with m.If(~load.busy):
-                    with m.If((next_step.op == int(Op.HEADER))
-                              & (next_step.config_id == cfg.config_id)):
-                        m.d.sync += cur.eq(next_step)
-                        m.next = "LAUNCH"
-                    with m.Else():
-                        m.d.sync += error.eq(1)
-                        m.next = "DONE"
-            with m.State("LAUNCH"):
-                start_loads(cur, fetch=~last)
-                m.d.comb += [
-                    self.busy.eq(1),
-                    compute.start.eq(cur.op == int(Op.COMPUTE)),
-                    store.start.eq(cur.op == int(Op.STORE)),
-                ]
-                m.d.sync += [storing.eq(cur.op == int(Op.STORE)), cycles.eq(cycles + 1)]
-                with m.If(~last):
-                    m.d.sync += pc.eq(pc + STEP_BYTES)
-                m.next = "WAIT"
-            with m.State("WAIT"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += cycles.eq(cycles + 1)
-                with m.If(~load.busy & ~compute.busy & ~store.busy):
-                    with m.If(last):
-                        m.next = "DONE"
-                    with m.Else():
-                        m.d.sync += cur.eq(next_step)
-                        m.next = "LAUNCH"
-            with m.State("DONE"):
-                m.d.comb += self.done.eq(1)
-                with m.If(self.start):
-                    m.d.sync += [base.eq(self.base), pc.eq(0), cycles.eq(0), error.eq(0)]
-                    m.next = "FETCH"
+
+        def launch(step):
+            m.d.comb += [compute.start.eq(step.op == int(Op.COMPUTE)),
+                         store.start.eq(step.op == int(Op.STORE))]
+            m.d.sync += storing.eq(step.op == int(Op.STORE))
+
+        cur, base = run_steps(m, self, layout=STEP_LAYOUT, step_bytes=STEP_BYTES,
+                              config_id=cfg.config_id, header_op=int(Op.HEADER),
+                              last_flag=int(Flag.LAST), next_step=next_step,
+                              load_busy=load.busy, exec_busy=compute.busy | store.busy,
+                              start_loads=start_loads, launch=launch)
+        m.d.comb += [load.base.eq(base), store.base.eq(base), compute.step.eq(cur),
+                     store.step.eq(cur), self.config_id.eq(cfg.config_id)]
         return m

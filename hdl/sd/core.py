@@ -20,6 +20,7 @@ from tessera.compiler.sd.isa import (CODE_BITS, HEADER_BITS, PARAM_BYTES, SEL_BI
                                      pass_word_bits)
 from tessera.config import SmartDealConfig
 
+from ..controller import run_steps
 from ..descriptor import struct_layout
 from ..dma import ADDR_BITS, ReadDma, dram_signature
 from ..lcp.ppu import PARAM_LAYOUT, PostProcessor
@@ -366,7 +367,7 @@ class SdCore(wiring.Component):
         beats_left = Signal(range(dm // max(1, B) + 2))
         offset = Signal(16)
         pix_addr = Signal(ADDR_BITS)
-        base = Signal(ADDR_BITS)
+        base = Signal(ADDR_BITS)            # the program's DRAM base (from the controller)
         len1 = Mux(cur.lane0 + cur.n_ch > L, L - cur.lane0, cur.n_ch)
         beat_addr = Mux(offset < len1, pix_addr + offset,
                         pix_addr - cur.lane0 + cur.out_plane + (offset - len1))
@@ -385,15 +386,7 @@ class SdCore(wiring.Component):
         drain_idle = ~feeding & ~pipe_busy & (post_valid == 0)
 
         # -- controller ----------------------------------------------------------------------------
-        pc = Signal(32)
-        cycles = Signal(32)
-        error = Signal()
-        computing = Signal()
-        last = cur.flags & int(Flag.LAST) != 0
-        m.d.comb += [dma.base.eq(base), self.cycles.eq(cycles), self.error.eq(error),
-                     self.config_id.eq(cfg.config_id)]
-
-        def start_loads(step, fetch):
+        def start_loads(step, fetch, pc):
             flags = step.flags
             m.d.comb += [
                 dma.start.eq(1),
@@ -412,52 +405,20 @@ class SdCore(wiring.Component):
             ]
             m.d.sync += [load_banks.eq(step.load_banks), gb_dst.eq(step.gb_dst)]
 
+        def launch(step):
+            m.d.comb += go.eq(step.op == int(Op.COMPUTE))
+
+        computing = Signal()                # the COMPUTE unit is busy
         compute_done = computing & final & drain_idle
         with m.If(go):
             m.d.sync += [computing.eq(1), final.eq(0), started.eq(0)]
         with m.Elif(compute_done):
             m.d.sync += computing.eq(0)
-
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.sync += [base.eq(self.base), pc.eq(0), cycles.eq(0), error.eq(0)]
-                    m.next = "FETCH"
-            with m.State("FETCH"):
-                start_loads(SD_STEP_LAYOUT.const({}), fetch=1)
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [pc.eq(pc + STEP_BYTES), cycles.eq(cycles + 1)]
-                m.next = "WAIT_FETCH"
-            with m.State("WAIT_FETCH"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += cycles.eq(cycles + 1)
-                with m.If(~dma.busy):
-                    with m.If((next_step.op == int(Op.HEADER))
-                              & (next_step.config_id == cfg.config_id)):
-                        m.d.sync += cur.eq(next_step)
-                        m.next = "LAUNCH"
-                    with m.Else():
-                        m.d.sync += error.eq(1)
-                        m.next = "DONE"
-            with m.State("LAUNCH"):
-                start_loads(cur, fetch=~last)
-                m.d.comb += [self.busy.eq(1), go.eq(cur.op == int(Op.COMPUTE))]
-                m.d.sync += cycles.eq(cycles + 1)
-                with m.If(~last):
-                    m.d.sync += pc.eq(pc + STEP_BYTES)
-                m.next = "WAIT"
-            with m.State("WAIT"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += cycles.eq(cycles + 1)
-                with m.If(~dma.busy & ~computing):
-                    with m.If(last):
-                        m.next = "DONE"
-                    with m.Else():
-                        m.d.sync += cur.eq(next_step)
-                        m.next = "LAUNCH"
-            with m.State("DONE"):
-                m.d.comb += self.done.eq(1)
-                with m.If(self.start):
-                    m.d.sync += [base.eq(self.base), pc.eq(0), cycles.eq(0), error.eq(0)]
-                    m.next = "FETCH"
+        step, program_base = run_steps(m, self, layout=SD_STEP_LAYOUT, step_bytes=STEP_BYTES,
+                                       config_id=cfg.config_id, header_op=int(Op.HEADER),
+                                       last_flag=int(Flag.LAST), next_step=next_step,
+                                       load_busy=dma.busy, exec_busy=computing,
+                                       start_loads=start_loads, launch=launch)
+        m.d.comb += [cur.eq(step), base.eq(program_base), dma.base.eq(program_base),
+                     self.config_id.eq(cfg.config_id)]
         return m
