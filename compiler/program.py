@@ -94,3 +94,24 @@ class Program:
 def new_manifest(cfg: ArchConfig, **fields: Any) -> dict[str, Any]:
     return {"format": FORMAT, "version": VERSION, "arch": cfg.arch, "config": cfg.to_dict(),
             "config_hash": cfg.config_hash, **fields}
+
+
+def decode_command_stream(blob, dtype: np.dtype, ops: type, header_op: int,
+                          last_flag: int) -> np.ndarray:
+    """Steps of ``dtype`` from raw bytes, checking the framing every architecture shares: whole
+    steps, a HEADER first, one LAST step at the end, only known ops."""
+    raw = np.frombuffer(bytes(blob), dtype=np.uint8)
+    if raw.size % dtype.itemsize:
+        raise ProgramError(f"command stream is {raw.size} bytes: allowed is a multiple of "
+                           f"{dtype.itemsize}")
+    steps = raw.view(dtype)
+    if steps.size == 0 or steps["op"][0] != header_op:
+        raise ProgramError("command stream does not start with a HEADER step")
+    last = np.flatnonzero(steps["flags"] & last_flag)
+    if last.size != 1 or last[0] != steps.size - 1:
+        raise ProgramError("command stream must have exactly one LAST step, at its end")
+    known = np.isin(steps["op"], [int(o) for o in ops])
+    if not known.all():
+        raise ProgramError(f"command stream holds unknown op {int(steps['op'][~known][0])}: "
+                           f"allowed ops are {', '.join(f'{o.value} ({o.name})' for o in ops)}")
+    return steps

@@ -14,8 +14,6 @@ import enum
 
 import numpy as np
 
-from tessera.errors import ProgramError
-
 STEP_BYTES = 64
 
 STEP_DTYPE = np.dtype([
@@ -69,21 +67,9 @@ PARAM_BYTES = 8
 
 def decode_steps(blob: bytes | np.ndarray) -> np.ndarray:
     """Steps from raw bytes, checking the framing (a HEADER first, LAST only at the end)."""
-    raw = np.frombuffer(bytes(blob), dtype=np.uint8)
-    if raw.size % STEP_BYTES:
-        raise ProgramError(f"command stream is {raw.size} bytes: allowed is a multiple of "
-                           f"{STEP_BYTES}")
-    steps = raw.view(STEP_DTYPE)
-    if steps.size == 0 or steps["op"][0] != Op.HEADER:
-        raise ProgramError("command stream does not start with a HEADER step")
-    last = np.flatnonzero(steps["flags"] & Flag.LAST)
-    if last.size != 1 or last[0] != steps.size - 1:
-        raise ProgramError("command stream must have exactly one LAST step, at its end")
-    if np.any(steps["op"] > Op.HEADER):
-        bad = int(steps["op"][steps["op"] > Op.HEADER][0])
-        raise ProgramError(f"command stream holds unknown op {bad}: allowed ops are "
-                           f"{', '.join(f'{o.value} ({o.name})' for o in Op)}")
-    return steps
+    from ..program import decode_command_stream
+
+    return decode_command_stream(blob, STEP_DTYPE, Op, int(Op.HEADER), int(Flag.LAST))
 
 
 def disassemble(steps: np.ndarray) -> str:

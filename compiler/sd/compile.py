@@ -441,6 +441,24 @@ def sd_options(shape: LayerShape, cfg: SmartDealConfig, theta: float = 4e-3,
                             slice_rows=basis_group(shape, cfg), even_slices=False)
 
 
+def _fill_kept_rows(sd):
+    """The 4-bit codes have no zero: a zero coefficient in a Ce row that its channel group keeps
+    (an exact zero the least-squares fit can give, e.g. next to the zero padding of a last,
+    partial row) becomes the smallest magnitude, +2**exp_min, and is counted as clamped."""
+    import dataclasses
+
+    codes = sd.ce_codes
+    K, G = codes.shape[0], sd.options.group_size
+    grouped = np.concatenate([codes, np.zeros((-K % G, *codes.shape[1:]), codes.dtype)])
+    grouped = grouped.reshape(-1, G, *codes.shape[1:])
+    kept = np.any(grouped != 0, axis=(1, 4), keepdims=True)
+    fill = ((grouped == 0) & kept).reshape(-1, *codes.shape[1:])[:K]
+    if not fill.any():
+        return sd
+    return dataclasses.replace(sd, ce_codes=np.where(fill, 1, codes).astype(np.int8),
+                               clamped=sd.clamped + int(fill.sum()))
+
+
 def quantize_layer(shape: LayerShape, w: np.ndarray, bias: np.ndarray | None, in_scale: float,
                    out_scale: float, cfg: SmartDealConfig | None = None,
                    theta: float = 4e-3) -> QuantLayer:
@@ -452,7 +470,7 @@ def quantize_layer(shape: LayerShape, w: np.ndarray, bias: np.ndarray | None, in
 
     w = np.asarray(w, np.float64).reshape(shape.weight_shape)
     if cfg is not None and (mode_of(shape) != Mode.CONV or shape.S == cfg.S):
-        sd = decompose(w, sd_options(shape, cfg, theta), shape.name)
+        sd = _fill_kept_rows(decompose(w, sd_options(shape, cfg, theta), shape.name))
         w_int = sd.layout.from_blocks(sd.w_int()).astype(np.int32)
         rq = requant_params(sd.w_scale(), in_scale, out_scale, bias, shape.name)
         return QuantLayer(shape, w_int, rq.bias, rq.mult, rq.shift, sd=sd)

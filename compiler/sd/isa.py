@@ -16,8 +16,6 @@ import enum
 
 import numpy as np
 
-from tessera.errors import ProgramError
-
 STEP_BYTES = 128
 
 STEP_DTYPE = np.dtype([
@@ -149,17 +147,10 @@ def unpack_field(words: np.ndarray, offset: int, width: int, count: int) -> np.n
 
 
 def decode_steps(blob: bytes | np.ndarray) -> np.ndarray:
-    raw = np.frombuffer(bytes(blob), dtype=np.uint8)
-    if raw.size % STEP_BYTES:
-        raise ProgramError(f"command stream is {raw.size} bytes: allowed is a multiple of "
-                           f"{STEP_BYTES}")
-    steps = raw.view(STEP_DTYPE)
-    if steps.size == 0 or steps["op"][0] != Op.HEADER:
-        raise ProgramError("command stream does not start with a HEADER step")
-    last = np.flatnonzero(steps["flags"] & Flag.LAST)
-    if last.size != 1 or last[0] != steps.size - 1:
-        raise ProgramError("command stream must have exactly one LAST step, at its end")
-    return steps
+    """Steps from raw bytes, checking the framing (a HEADER first, LAST only at the end)."""
+    from ..program import decode_command_stream
+
+    return decode_command_stream(blob, STEP_DTYPE, Op, int(Op.HEADER), int(Flag.LAST))
 
 
 def disassemble(steps: np.ndarray) -> str:
