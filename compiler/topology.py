@@ -229,3 +229,14 @@ def write_topology(layers: list[TopologyLayer], path: str | Path, form: str = "c
             rows.append(f"{layer.name},{layer.ifmap_h},{layer.ifmap_w},{layer.filter_h},"
                         f"{layer.filter_w},{layer.channels},{layer.num_filters},{layer.stride},")
     Path(path).write_text("\n".join(rows) + "\n")
+
+
+def from_layer_shape(shape) -> TopologyLayer:
+    """A LayerShape (compiler/layers.py) in SCALE-Sim's form: the padding goes into the IFMAP
+    size (SCALE-Sim has none); a depthwise convolution becomes one-channel filters, which keeps
+    its MAC count; a GEMM keeps SCALE-Sim's M x K input with 1 x K filters."""
+    if shape.kind in ("gemm", "fc"):
+        return TopologyLayer.gemm(shape.name, shape.W, shape.K, shape.C)
+    pt, pl, pb, pr = shape.pads
+    return TopologyLayer(shape.name, shape.H + pt + pb, shape.W + pl + pr, shape.R, shape.S,
+                         shape.C // shape.groups, shape.K, shape.stride)

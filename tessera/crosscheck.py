@@ -30,7 +30,7 @@ def random_program(cfg: ArchConfig, shapes: list[LayerShape], seed: int,
         layers = [random_quant_layer(s, rng) for s in shapes]
     x = rng.integers(-128, 128, size=shapes[0].input_shape, dtype=np.int8)
     x[rng.random(x.shape) < zero_fraction] = 0
-    return backend(cfg).compile(cfg, layers, x)
+    return backend(cfg, need_compiler=True).compile(cfg, layers, x)
 
 
 def compare(cfg: ArchConfig, programs: list[tuple], workdir: str | Path,
@@ -39,7 +39,7 @@ def compare(cfg: ArchConfig, programs: list[tuple], workdir: str | Path,
     golden model and cycles and DRAM traffic with the simulator. One result dict per program."""
     from .sim.rtl.runner import run_programs
 
-    be = backend(cfg)
+    be = backend(cfg, need_compiler=True)
     jobs, expected = [], []
     for name, prog, *latency in programs:
         timing_cfg = cfg.replace(dram_latency=latency[0]) if latency else cfg
