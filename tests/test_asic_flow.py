@@ -23,7 +23,9 @@ from tessera.hdl.memories import FAKERAM7, MACRO_HALO_UM, SimpleDualPortRam, asi
     plan_bank
 from tessera.hdl.top import verilog_for
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "asap7"
+# The ASAP7 test fixture ships beside the repository on the project's machines.
+FIXTURES = [Path(__file__).resolve().parents[2] / "shared" / "asap7",
+            Path("/work/shared/asap7")]
 TINY_SETS = ["--set", "rows=2", "--set", "cols=2", "--set", "dram_width=2",
              "--set", "abuf_depth=64", "--set", "acc_depth=16"]
 needs_yosys = pytest.mark.skipif(not yosys_available(), reason="needs Debian yosys")
@@ -31,8 +33,8 @@ needs_yosys = pytest.mark.skipif(not yosys_available(), reason="needs Debian yos
 
 @pytest.fixture
 def platform_dir():
-    """ASAP7 files: $TESSERA_ASAP7_DIR, else the shared fixture next to the repository."""
-    d = os.environ.get(PLATFORM_ENV) or (str(SHARED) if SHARED.is_dir() else None)
+    """ASAP7 files: $TESSERA_ASAP7_DIR, else the shared fixture of the project's machines."""
+    d = os.environ.get(PLATFORM_ENV) or next((str(f) for f in FIXTURES if f.is_dir()), None)
     if d is None:
         pytest.skip(f"needs the ASAP7 platform files: set {PLATFORM_ENV}")
     return d
