@@ -30,8 +30,10 @@ from .golden import run_layer
 from .graph import Graph
 from .layers import LayerShape, QuantLayer
 from .lower import Lowered, lower_shapes
+from .program import Program
 from .quantize import calibrate_scale, quantize_activation
 
+#: --quant: the float reference, int8 weights, SmartDeal-decomposed weights.
 QUANTS = ("none", "int8", "smartdeal")
 #: Host steps whose output keeps its input's scale: on int8 values they are exact integer
 #: operations, so running them on the host or fused in a post-processing unit agrees bit for bit.
@@ -201,9 +203,8 @@ class QuantGraph:
     layers as QuantLayers (by conv/gemm node name), everything else on the host."""
 
     graph: Graph
-    arch: str
+    cfg: ArchConfig     # the accelerator: its arch, accumulator width and (SmartDeal) geometry
     quant: str
-    acc_bits: int
     scales: dict[str, float]
     layers: dict[str, QuantLayer]
     lowered: Lowered
@@ -230,7 +231,7 @@ class QuantGraph:
             if node.name in self.layers:
                 q = self.layers[node.name]
                 src, dst = self.io[node.name]
-                y = run_layer(q, vals[src].reshape(q.shape.input_shape), self.acc_bits)
+                y = run_layer(q, vals[src].reshape(q.shape.input_shape), self.cfg.acc_width)
                 vals[dst] = y.reshape(shapes[dst])
             elif node.name not in self.lowered.fused:
                 xs = [vals[t].astype(np.float32) * np.float32(self.scales[t])
@@ -247,7 +248,7 @@ class QuantGraph:
 
     def program_layers(self, names: list[str]) -> list[QuantLayer]:
         """The layers of one segment as the array runs them (depthwise densified on LCP)."""
-        return [_densify(self.layers[n]) if self.arch == "lcp" else self.layers[n]
+        return [_densify(self.layers[n]) if self.cfg.arch == "lcp" else self.layers[n]
                 for n in names]
 
 
@@ -294,29 +295,29 @@ def quantize_graph(graph: Graph, cfg: ArchConfig, quant: str, calib, percentile:
         layers[shape.name] = quantize_layer(shape, node.weight, node.bias, scales[src],
                                             scales[dst], cfg if quant == "smartdeal" else None,
                                             theta)
-    return QuantGraph(graph, cfg.arch, quant, cfg.acc_width, scales, layers, lowered, io)
+    return QuantGraph(graph, cfg, quant, scales, layers, lowered, io)
 
 
-def compile_graph(qg: QuantGraph, cfg: ArchConfig, x) -> list[tuple[list[str], object]]:
-    """One Program per segment, each holding the int8 input the executor gives it for ``x``."""
+def compile_graph(qg: QuantGraph, x) -> list[tuple[list[str], Program]]:
+    """One Program per segment for the configuration ``qg`` was quantized for, each holding the
+    int8 input the executor gives it for ``x``."""
     from tessera.backends import backend
 
-    if cfg.arch != qg.arch:
-        raise SpecError(f"model was quantized for arch '{qg.arch}', not '{cfg.arch}'")
     vals = qg.run_int(x)
-    be = backend(cfg)
+    be = backend(qg.cfg)
     progs = []
     for names in segments(qg.graph, qg.lowered):
         layers = qg.program_layers(names)
         src = qg.io[names[0]][0]
-        progs.append((names, be.compile(cfg, layers,
+        progs.append((names, be.compile(qg.cfg, layers,
                                         vals[src].reshape(layers[0].shape.input_shape))))
     return progs
 
 
-def load_samples(path: str | Path, shape: tuple[int, ...], what: str) -> np.ndarray:
-    """Float samples from an .npy file: one input of ``shape`` or a batch (N, *shape); returns
-    the batch."""
+def load_samples(path: str | Path, shape: tuple[int, ...],
+                 what: str) -> tuple[np.ndarray, bool]:
+    """Float samples from an .npy file holding one input of ``shape`` or a batch (N, *shape):
+    (the batch, whether the file held one)."""
     path = Path(path)
     try:
         arr = np.load(path, allow_pickle=False)
@@ -324,13 +325,17 @@ def load_samples(path: str | Path, shape: tuple[int, ...], what: str) -> np.ndar
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
             "not a readable .npy array"
         raise SpecError(f"{what} '{path}': {reason}") from None
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
-        raise SpecError(f"{what} '{path}': expected a numeric .npy array")
-    if arr.shape == shape:
+    if not isinstance(arr, np.ndarray):
+        arr.close()  # an .npz archive
+        raise SpecError(f"{what} '{path}': expected one .npy array, got an .npz archive")
+    if arr.dtype.kind not in "fiu":
+        raise SpecError(f"{what} '{path}': expected a numeric array, got dtype {arr.dtype}")
+    batched = arr.shape != shape
+    if not batched:
         arr = arr[None]
     if arr.shape[1:] != shape or arr.shape[0] < 1:
         raise SpecError(f"{what} '{path}' has shape {arr.shape}: allowed is {shape} or "
                         f"(N, {', '.join(map(str, shape))})")
     if not np.all(np.isfinite(arr)):
         raise SpecError(f"{what} '{path}' holds non-finite values: allowed are finite numbers")
-    return arr.astype(np.float32)
+    return arr.astype(np.float32), batched

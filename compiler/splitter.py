@@ -113,7 +113,8 @@ def rewidth(graph: Graph, width: Callable[[Node], int], name: str, nodes: list[N
     return b.build(*(graph.outputs if outputs is None else outputs))
 
 
-def _width(node: Node) -> int:
+def out_width(node: Node) -> int:
+    """Output channels of a conv2d, output features of a gemm."""
     return node.op.out_channels if node.kind == "conv2d" else node.op.out_features
 
 
@@ -164,13 +165,13 @@ def split_model(graph: Graph, branches: int, fatten: int = 0) -> Split:
     body, tail, end = _parts(graph)
 
     def narrow(node):
-        return max(1, _width(node) * (100 + fatten) // (100 * branches))
+        return max(1, out_width(node) * (100 + fatten) // (100 * branches))
 
     branch = rewidth(graph, narrow, f"{graph.name}-branch", body, outputs=[end])
     end_shape = branch.shapes()[end]
     ends = {f"b{i}.{end}": end_shape for i in range(branches)}
     head_nodes = [Node("concat", Concat(0), tuple(ends), end)] if branches > 1 else []
-    head = rewidth(graph, _width, f"{graph.name}-head", head_nodes + tail,
+    head = rewidth(graph, out_width, f"{graph.name}-head", head_nodes + tail,
                    inputs=ends if branches > 1 else {end: end_shape})
     suffix = f"-split{branches}" + (f"-f{fatten}" if fatten else "")
     b = GraphBuilder(graph.name + suffix, graph.inputs)
@@ -201,6 +202,8 @@ def lcp_split(graph: Graph, devices: int, division_factor: int = 2,
     for key, value in budget.items():
         if value < 1:
             raise SpecError(f"device {key} = {value!r} is invalid: allowed is a positive number")
+    body, _, _ = _parts(graph)
+    widths = [out_width(x) for x in body if x.kind in ("conv2d", "gemm")]
     trace = []
     n = branches or 1
     while True:
@@ -210,9 +213,7 @@ def lcp_split(graph: Graph, devices: int, division_factor: int = 2,
                       "fits_macs": fits["macs"]})
         if branches or all(fits.values()):
             break
-        body, _, _ = _parts(graph)
-        if n > 1 and all(max(1, _width(x) // n) == 1 for x in body
-                         if x.kind in ("conv2d", "gemm")):
+        if n > 1 and all(w // n <= 1 for w in widths):  # dividing further changes nothing
             raise SpecError(f"model '{graph.name}' does not fit the device: {n} branches of "
                             f"width 1 need {fp.memory} bytes and {fp.macs} MACs each, the budget "
                             f"is {budget['memory_bytes']} bytes and {budget['macs']} MACs")
@@ -308,3 +309,73 @@ def simulate_split(split: Split, devices: int, cfg, link: Link = Link(), host=No
     return {"single": single, "model_parallel": model_parallel, "lcp": lcp,
             "link": dataclasses.asdict(link), "host": dataclasses.asdict(host),
             "arch": cfg.arch, "config_hash": cfg.config_hash, "clock_mhz": cfg.clock_mhz}
+
+
+def split_report(graph: Graph, devices: int, cfg, division_factor: int = 2,
+                 device_memory: int | None = None, device_macs: int | None = None,
+                 fatten: int = 0, branches: int | None = None, link: Link = Link(),
+                 host=None) -> dict:
+    """Everything `tessera split` shows: the splitter's search, the models' sizes, and per
+    inference on ``devices`` accelerators the footprint per device, the link traffic, latency
+    and energy of one device, model parallelism and the split model."""
+    split, search = lcp_split(graph, devices, division_factor, device_memory, device_macs,
+                              fatten, branches)
+    whole = footprint(graph)
+    comm = communication(split, devices)
+    sim = simulate_split(split, devices, cfg, link, host)
+    rounds = sim["lcp"]["rounds"]
+    head = footprint(split.head)
+    branch = footprint(split.branch)
+    per_device = {  # device 0's share: it also runs the head
+        "single": {"memory_bytes": whole.memory, "macs": whole.macs},
+        "model_parallel": {"memory_bytes": -(-whole.memory // devices),
+                           "macs": -(-whole.macs // devices)},
+        "lcp": {"memory_bytes": rounds * branch.weight_bytes + head.weight_bytes
+                + max(branch.activation_bytes, head.activation_bytes),
+                "macs": rounds * branch.macs + head.macs},
+    }
+    link_use = {"single": {"bytes": 0, "messages": 0},
+                "model_parallel": comm["model_parallel"], "lcp": comm["lcp"]}
+    return {
+        "model": graph.name, "devices": devices, "division_factor": division_factor,
+        "branches": split.branches, "fatten": fatten, "split_model": split.model.name,
+        "search": search,
+        "original": whole.to_json(), "split": footprint(split.model).to_json(),
+        "head": head.to_json(),
+        "per_inference": {k: {**per_device[k], "link_bytes": link_use[k]["bytes"],
+                              "link_messages": link_use[k]["messages"], **sim[k]}
+                          for k in ("single", "model_parallel", "lcp")},
+        "communication": comm,
+        "link": sim["link"], "host": sim["host"], "arch": sim["arch"],
+        "config_hash": sim["config_hash"], "clock_mhz": sim["clock_mhz"],
+    }
+
+
+def plot_split(report: dict, path) -> None:
+    """Link bytes and latency (compute, host, link) per inference of the three ways."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ways = [("single", "1 device"), ("model_parallel", f"model parallel x{report['devices']}"),
+            ("lcp", f"LCP split{report['branches']} x{report['devices']}")]
+    per = report["per_inference"]
+    labels = [label for _, label in ways]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    a.bar(labels, [per[k]["link_bytes"] / 1024 for k, _ in ways], color="tab:purple")
+    a.set(ylabel="KiB over the link per inference", title=f"{report['model']}: communication")
+    bottom = [0.0] * len(ways)
+    for part, color in (("compute_us", "tab:blue"), ("host_us", "tab:orange"),
+                        ("link_us", "tab:purple")):
+        values = [per[k][part] / 1e3 for k, _ in ways]
+        b.bar(labels, values, bottom=bottom, color=color, label=part[:-3])
+        bottom = [x + y for x, y in zip(bottom, values)]
+    b.set(ylabel="ms per inference", title=f"latency on {report['arch']} {report['config_hash']}")
+    b.legend(fontsize="small")
+    for ax in (a, b):
+        ax.tick_params(axis="x", labelsize="small")
+        ax.grid(alpha=.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -17,7 +17,7 @@ import math
 from tessera.errors import SpecError
 
 from .graph import Graph, Node
-from .splitter import ACT_BYTES, WEIGHT_BYTES, _width, rewidth
+from .splitter import ACT_BYTES, WEIGHT_BYTES, out_width, rewidth
 
 RATIOS = (1, 2, 4, 8, 16, 32)
 _UNARY = ("relu", "clip")
@@ -51,7 +51,7 @@ def with_ratio(graph: Graph, ratio: int) -> Graph:
     narrow = set(bottleneck_convs(graph))
 
     def width(node: Node) -> int:
-        w = _width(node)
+        w = out_width(node)
         return max(1, w // ratio) if node.name in narrow else w
 
     return rewidth(graph, width, f"{graph.name}-b{ratio}")
@@ -155,12 +155,18 @@ def plot_traffic(report: dict, path) -> None:
         a.plot(range(1, len(ys) + 1), ys, marker=".", label=f"ratio {entry['ratio']}")
     a.set(xlabel="layer (conv/gemm, in order)", ylabel="data moved per layer (KiB)", yscale="log",
           title=f"{report['model']}: activations in + weights + activations out")
+    a.xaxis.get_major_locator().set_params(integer=True)
     a.legend(fontsize="small")
     a.grid(alpha=.3)
     labels = [str(e["ratio"]) for e in report["ratios"]]
-    b.bar(labels, [e["boundary"]["bytes"] / 1024 for e in report["ratios"]], color="tab:red")
+    bottom = [0.0] * len(labels)
+    for i, tensor in enumerate(report["ratios"][0]["boundary"]["tensors"]):
+        kib = [e["boundary"]["tensors"][i]["bytes"] / 1024 for e in report["ratios"]]
+        b.bar(labels, kib, bottom=bottom, label=tensor["tensor"])
+        bottom = [x + y for x, y in zip(bottom, kib)]
     b.set(xlabel="bottleneck ratio", ylabel="KiB crossing the boundary",
           title=f"boundary after {report['boundary']}")
+    b.legend(fontsize="small")
     b.title.set_fontsize("small")
     b.grid(alpha=.3, axis="y")
     fig.tight_layout()

@@ -15,7 +15,7 @@ from .errors import TesseraError
 
 #: Subcommand modules, in the order `tessera --help` lists them.
 COMMANDS = ["presets", "generate", "compile", "simulate", "crosscheck", "demo", "zoo", "compress",
-            "fpga", "asic"]
+            "fpga", "asic", "reproduce", "run", "split", "traffic"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -31,14 +32,19 @@ def register(sub) -> None:
     p = sub.add_parser(
         "compress", help="compress a model's weights (smartdeal, tbn, int8, prune)",
         description="Compress every weight of MODEL (an .npz of named arrays: conv (K,C,R,S), "
-                    "FC (out,in)) with one method, print a per-layer report (sparsity, bits, "
+                    "FC (out,in); an ONNX model's conv/gemm weights, by node name; or the layers "
+                    "of zoo:NAME or a topology FILE.csv with seeded He-normal random weights) "
+                    "with one method, print a per-layer report (sparsity, bits, "
                     "compression rate vs FP32, reconstruction error, time) and write the "
                     "encoded model. smartdeal: W ~ Ce*B with sparse power-of-two Ce and an int8 "
                     "basis B (kernels S does not divide are stored int8 unless --fallback error); "
                     "tbn: one binary tile per layer; int8: symmetric per-channel weights; prune: "
                     "magnitude pruning (--prune also runs it before any other method). "
                     "See docs/compression.md.")
-    p.add_argument("model", metavar="MODEL", help=".npz of named weight arrays")
+    p.add_argument("model", metavar="MODEL",
+                   help=".npz of named weight arrays, FILE.onnx, zoo:NAME or FILE.csv")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random weights of zoo:NAME and FILE.csv (default 0)")
     p.add_argument("--method", required=True, metavar="METHOD",
                    help="smartdeal, tbn, int8 or prune")
     p.add_argument("-o", "--output", metavar="OUT",
@@ -159,9 +165,29 @@ def _table(model) -> Table:
     return t
 
 
+def model_weights(spec: str, seed: int) -> tuple[str, list[tuple[str, np.ndarray]]]:
+    """(a name for output files, the (layer, weight) pairs) of any MODEL the command takes."""
+    from ..compiler.runtime import load_graph, with_weights
+
+    if spec.startswith("zoo:") or spec.lower().endswith(".onnx"):
+        graph = with_weights(load_graph(spec), seed)
+        name = spec[4:] if spec.startswith("zoo:") else Path(spec).stem
+        return name, [(n.name, n.weight) for n in graph.nodes if n.kind in ("conv2d", "gemm")]
+    if spec.lower().endswith(".csv"):
+        from ..compiler.layers import topology_shapes
+        from ..compiler.topology import read_topology
+
+        rng = np.random.default_rng(seed)
+        return Path(spec).stem, [
+            (s.name, (rng.standard_normal(s.weight_shape)
+                      * np.sqrt(2.0 / np.prod(s.weight_shape[1:]))).astype(np.float32))
+            for s in topology_shapes(read_topology(spec))]
+    return Path(spec).stem, load_weights(spec)
+
+
 def run(args) -> int:
     options = build_options(args)
-    weights = load_weights(args.model)
+    stem, weights = model_weights(args.model, args.seed)
     calibration = dict(load_arrays(args.calib, "calibration file")) if args.calib else None
     console = make_console()
     total = sum(w.size for _, w in weights)
@@ -177,8 +203,7 @@ def run(args) -> int:
             done[0] += w.size
 
         model = compress_model(weights, options, calibration, before_layer)
-    output = Path(args.output or Path("build") / "compress" /
-                  f"{Path(args.model).stem}-{options.method}.npz")
+    output = Path(args.output or Path("build") / "compress" / f"{stem}-{options.method}.npz")
     output.parent.mkdir(parents=True, exist_ok=True)
     model.save(output)
     if args.json:
