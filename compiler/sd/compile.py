@@ -136,9 +136,11 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
 
     plans = []
     for q, geo, G, NT in zip(layers, geos, Gs, NTs):
-        groups = [group_passes(q, cfg, mg) for mg in range(NT)]
         raw = q.sd is None
-        for mg, gp in enumerate(groups):
+        groups = []
+        for mg in range(NT):    # checked group by group: a layer that cannot fit fails fast
+            gp = group_passes(q, cfg, mg)
+            groups.append(gp)
             words = gp.count * (2 if raw else 1)
             if words > cfg.wb_depth:
                 raise CompileError(f"layer '{q.shape.name}' does not fit: channel group {mg} "

@@ -229,16 +229,8 @@ def run_lcp(args) -> int:
     return 0
 
 
-def run_compare(args) -> int:
-    from ..reproduce import compare_sd_lcp
-
-    console = _recording_console()
-    status, say = _progress(make_console(stderr=True))
-    try:
-        data = compare_sd_lcp(args.output, network=args.network, row_sparsity=args.row_sparsity,
-                              progress=say)
-    finally:
-        status.stop()
+def compare_table(data: dict) -> Table:
+    """The SmartDeal-vs-LCP results of compare_sd_lcp as one table."""
     t = Table(title=f"{data['network']} ({data['layers_run']} layers): SmartDeal vs LCP "
                     "(8K bit-serial = 1K 8-bit multipliers), same clock, DRAM and energy table")
     for col in ("run", "mults (8-bit eq.)", "SRAM KiB", "cycles", "latency ms", "energy uJ",
@@ -251,6 +243,20 @@ def run_compare(args) -> int:
                   f"{r['cycles']:,}", f"{r['latency_us'] / 1e3:.3f}", f"{r['energy_pj'] / 1e6:.1f}",
                   *(f"{e[c] / tot:.0%}" for c in ("dram", "sram", "rf", "compute")),
                   f"{r['dram_bytes'] / 1e6:.2f}")
+    return t
+
+
+def run_compare(args) -> int:
+    from ..reproduce import compare_sd_lcp
+
+    console = _recording_console()
+    status, say = _progress(make_console(stderr=True))
+    try:
+        data = compare_sd_lcp(args.output, network=args.network, row_sparsity=args.row_sparsity,
+                              progress=say)
+    finally:
+        status.stop()
+    t = compare_table(data)
     console.print(t)
     for e in data["excluded"]:
         console.print(f"left out of all: {e['layer']} ({e['shape']}): {e['reason']}")
