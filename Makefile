@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: all bootstrap system-tools demo test test-unit test-rtl bench clean
+.PHONY: all bootstrap system-tools demo test test-unit test-rtl bench bench-asic clean
 
 all: test
 
@@ -38,7 +38,13 @@ test-rtl: $(STAMP)
 	AMARANTH_USE_YOSYS=builtin $(BIN)/python -m pytest -n $(JOBS) -m rtl
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/bench_sim.py
+	$(BIN)/python benchmarks/bench_systolic.py
+	$(BIN)/python benchmarks/bench_smartdeal.py
+	$(BIN)/python benchmarks/bench_sd_vs_lcp.py
+
+bench-asic: $(STAMP)
+	AMARANTH_USE_YOSYS=builtin $(BIN)/python benchmarks/bench_asic.py
 
 clean:
 	rm -rf build sim_build .pytest_cache

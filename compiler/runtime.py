@@ -29,7 +29,7 @@ from .float_exec import _KERNELS as FLOAT_OPS  # the one definition of each oper
 from .golden import run_layer
 from .graph import Graph
 from .layers import LayerShape, QuantLayer
-from .lower import Lowered, lower_shapes
+from .lower import HostStep, Lowered, lower_shapes
 from .program import Program
 from .quantize import calibrate_scale, quantize_activation
 
@@ -161,10 +161,14 @@ def host_report(graph: Graph, lowered: Lowered, host: HostModel = HostModel()) -
 
 
 def simulate_graph(graph: Graph, cfg: ArchConfig, host: HostModel = HostModel(),
-                   layer_map: Callable[[LayerShape], LayerShape] | None = None):
+                   layer_map: Callable[[LayerShape], LayerShape] | None = None,
+                   unsupported_on_host: bool = False):
     """(SimReport of the accelerator layers, host report, segments). Each segment is simulated as
     the Program it compiles to; the report lists all their layers in order. ``layer_map``
-    changes each layer first (the splitter uses it for one device's share of a layer)."""
+    changes each layer first (the splitter uses it for one device's share of a layer).
+
+    A layer the accelerator cannot run (a kernel or buffer it has no room for) is an error, or
+    with ``unsupported_on_host`` a host step (2 operations per MAC) whose reason is reported."""
     from tessera.backends import backend
 
     lowered = lower(graph, cfg.arch)
@@ -172,11 +176,38 @@ def simulate_graph(graph: Graph, cfg: ArchConfig, host: HostModel = HostModel(),
         raise CompileError(f"model '{graph.name}' has no conv or gemm layer for the accelerator")
     by_name = {s.name: array_shape(layer_map(s) if layer_map else s, cfg.arch)
                for s in lowered.layers}
-    segs = segments(graph, lowered)
     be = backend(cfg)
-    reports = [be.simulate_shapes(cfg, [by_name[n] for n in seg]) for seg in segs]
+
+    def run(low: Lowered):
+        segs = segments(graph, low)
+        return [be.simulate_shapes(cfg, [by_name[n] for n in seg]) for seg in segs], segs
+
+    moved = {}
+    try:
+        reports, segs = run(lowered)
+    except CompileError as exc:
+        if not unsupported_on_host:
+            raise CompileError(f"{exc}; for a model, --unsupported host runs such layers "
+                               "on the host") from None
+        for s in lowered.layers:
+            try:
+                be.simulate_shapes(cfg, [by_name[s.name]])
+            except CompileError as why:
+                moved[s.name] = str(why)
+        kept = [s for s in lowered.layers if s.name not in moved]
+        if not kept:
+            raise CompileError(f"model '{graph.name}': no layer runs on the accelerator") from None
+        on_host = [HostStep(s.name, f"{s.kind} (not on the array)", 2 * s.macs,
+                            int(np.prod(s.output_shape))) for s in lowered.layers
+                   if s.name in moved]
+        lowered = dataclasses.replace(lowered, layers=kept, host=on_host + lowered.host)
+        reports, segs = run(lowered)
     report = dataclasses.replace(reports[0], layers=[l for r in reports for l in r.layers])
-    return report, host_report(graph, lowered, host), segs
+    hr = host_report(graph, lowered, host)
+    for st in hr["steps"]:
+        if st["name"] in moved:
+            st["reason"] = moved[st["name"]]
+    return report, hr, segs
 
 
 # --- quantized execution ------------------------------------------------------------------------

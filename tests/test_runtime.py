@@ -273,3 +273,21 @@ def test_model_mistakes_give_one_line(tmp_path, capsys, argv, phrase):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and phrase in err[0], err
 
+
+
+def test_layers_the_array_cannot_run_fail_or_go_to_the_host():
+    from tessera.compiler import zoo
+    from tessera.errors import CompileError
+
+    graph = zoo.get("lenet")           # 5x5 kernels: wider than smartdeal-small's S = 3
+    with pytest.raises(CompileError, match="--unsupported host"):
+        runtime.simulate_graph(graph, SD)
+    report, host, _ = runtime.simulate_graph(graph, SD, unsupported_on_host=True)
+    lowered = runtime.lower(graph, "smartdeal")
+    moved = {st["name"]: st for st in host["steps"] if "reason" in st}
+    assert moved and all("5x5 kernel" in st["reason"] for st in moved.values())
+    on_array = [l.name for l in report.layers]
+    assert sorted(on_array + list(moved)) == sorted(s.name for s in lowered.layers)
+    for s in lowered.layers:
+        if s.name in moved:
+            assert moved[s.name]["ops"] == 2 * s.macs

@@ -39,6 +39,10 @@ def register(sub) -> None:
                            f"{HostModel.ops_per_s / 1e6:g}: a 650 MHz Cortex-A9)")
     host.add_argument("--host-mbps", type=float, default=HostModel.bytes_per_s / 1e6,
                       help=f"host copy bandwidth in MB/s (default {HostModel.bytes_per_s / 1e6:g})")
+    host.add_argument("--unsupported", choices=["error", "host"], default="error",
+                      help="a model layer the accelerator cannot run (e.g. a 7x7 kernel on "
+                           "SmartDeal): stop with an error (default) or run it as a host step, "
+                           "priced at 2 operations per MAC and listed with its reason")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     p.set_defaults(func=run)
 
@@ -94,7 +98,8 @@ def _run_model(args) -> int:
     graph = load_graph(args.program)
     cfg = config_from_args(args)
     report, host, segs = simulate_graph(graph, cfg, HostModel(args.host_mops * 1e6,
-                                                              args.host_mbps * 1e6))
+                                                              args.host_mbps * 1e6),
+                                        unsupported_on_host=args.unsupported == "host")
     console = make_console()
     console.print(report.table(title=f"{graph.name}: {cfg.arch} {cfg.config_hash} at "
                                      f"{cfg.clock_mhz:g} MHz, energy {report.energy_table}, "
@@ -109,6 +114,9 @@ def _run_model(args) -> int:
     t.add_section()
     t.add_row("total", "", f"{tot['ops']:,}", f"{tot['bytes']:,}", f"{tot['time_us']:,.2f}")
     console.print(t)
+    for st in host["steps"]:
+        if "reason" in st:
+            console.print(f"on the host: {st['name']}: {st['reason']}")
     accel_us = report.latency_us(report.total.cycles)
     console.print(f"end to end: {accel_us:,.2f} us on the accelerator + {tot['time_us']:,.2f} us "
                   f"of host steps = {accel_us + tot['time_us']:,.2f} us")
