@@ -18,13 +18,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from tessera.config import ArchConfig
 from tessera.hdl.memories import asic_memories
 
 from .activity import run_activity
 from .fakeram import macros_in
 from .liberty import TYPICAL_LOAD_FF, TYPICAL_SLEW_PS, cell_data, merge, read_library
-from .parts import ArchTable, Part, table_for
+from .parts import ArchTable, Part, planned_macros, table_for
 from .platform import DONT_USE_CELLS, Asap7Platform
 from .synth import ABC_DRIVER_CELL, ABC_LOAD_FF, SynthResult, synthesize
 
@@ -34,7 +36,7 @@ __all__ = ["estimate", "buffer_macros"]
 @dataclass(frozen=True)
 class _Job:
     part: Part
-    lanes: int
+    lanes: int              # key of the synthesis: 0 target, lanes of a sample, fit sample index
     cfg: ArchConfig
 
 
@@ -49,14 +51,15 @@ def buffer_macros(verilog: str, top: str) -> dict[str, tuple[str, int]]:
     return dict(sorted(out.items()))
 
 
-def estimate(cfg: ArchConfig, platform: Asap7Platform, core: tuple[str, str], workdir: Path,
-             progress=None, activity_layer: str | None = None) -> dict:
+def estimate(cfg: ArchConfig, platform: Asap7Platform, core: tuple[str, str] | None,
+             workdir: Path, progress=None, activity_layer: str | None = None) -> dict:
     """The estimate of ``cfg``'s core, whose ASIC netlist ``core`` = (module name, Verilog) is
-    what ORFS gets. Intermediate files go to ``workdir``; ``progress`` is a rich Progress."""
+    what ORFS gets; ``core`` may be None when the architecture's table lists its buffers (the
+    whole core is then never converted). Intermediate files go to ``workdir``; ``progress`` is
+    a rich Progress."""
     table = table_for(cfg)
     workdir.mkdir(parents=True, exist_ok=True)
     period = 1e6 / cfg.clock_mhz
-    top, text = core
 
     def task(description, total=None):
         return progress.add_task(description, total=total) if progress else None
@@ -69,26 +72,30 @@ def estimate(cfg: ArchConfig, platform: Asap7Platform, core: tuple[str, str], wo
     lib = read_library(platform.std_libs(), DONT_USE_CELLS)
     map_lib = workdir / "asap7_rvt_tt_merged.lib"
     merge(lib, map_lib, keep_power=False)
-    macro_counts = macros_in(text)
-    macro_libs = tuple(platform.macro_files(name)[1] for name in macro_counts)
+    if core is not None:
+        macro_counts, buffers = macros_in(core[1]), buffer_macros(core[1], core[0])
+    else:
+        macro_counts, buffers = planned_macros(cfg, table)
     macros = {name: platform.macro_data(name) for name in macro_counts}
     advance(t_lib, completed=1)
 
-    jobs = [_Job(p, lanes, c) for p in table.parts
-            for lanes, c in (p.samples or ((0, cfg),))]
+    jobs = [_Job(p, lanes, c) for p in table.parts for lanes, c in p.configs(cfg)]
     t_syn = task(f"synthesizing {len(jobs)} blocks with yosys", total=len(jobs))
     results: dict[tuple[str, int], SynthResult] = {}
     workers = max(1, min(len(jobs), os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:
         futures = []
         for job in jobs:
-            path = workdir / (job.part.name + (f"_lanes{job.lanes}" if job.lanes else ""))
+            suffix = (f"_sample{job.lanes}" if job.part.fit else
+                      f"_lanes{job.lanes}" if job.lanes else "")
+            path = workdir / (job.part.name + suffix)
             path.mkdir(parents=True, exist_ok=True)
             name, verilog = _verilog(job, cfg, core)
             (path / f"{name}.v").write_text(verilog)
+            macro_libs = tuple(platform.macro_files(m)[1] for m in macros_in(verilog))
             futures.append((job, pool.submit(
                 synthesize, path / f"{name}.v", name, path, map_lib, period, job.part.blackbox,
-                macro_libs if job.part.block == "core" else ())))
+                macro_libs)))
         t_act = task(f"simulating {activity_layer or table.activity_layer} for switching "
                      f"activity", total=1)
         activity, act_info = run_activity(table.activity_config,
@@ -99,21 +106,58 @@ def estimate(cfg: ArchConfig, platform: Asap7Platform, core: tuple[str, str], wo
             results[job.part.name, job.lanes] = future.result()
             advance(t_syn, advance=1)
     return _report(cfg, table, lib, results, activity, act_info, macros, macro_counts,
-                   buffer_macros(text, top), period)
+                   buffers, period)
 
 
-def _verilog(job: _Job, cfg: ArchConfig, core: tuple[str, str]) -> tuple[str, str]:
+def _verilog(job: _Job, cfg: ArchConfig, core: tuple[str, str] | None) -> tuple[str, str]:
     from tessera.hdl.top import verilog_for
 
-    if job.part.block == "core" and job.cfg is cfg:
+    if job.part.block == "core" and job.cfg is cfg and core is not None:
         return core
     with asic_memories():
         name, text, _ = verilog_for(job.cfg, job.part.block)
     return name, text
 
 
-def _part_cells(part: Part, results) -> tuple[dict[str, float], float, str]:
+def fit_cells(part: Part, results, cfg: ArchConfig, area) -> tuple[dict[str, float], dict]:
+    """A fitted part's cells at ``cfg``: every cell type's count fitted by least squares over
+    the part's features; and the fit's record (features, coefficients and, per sample, the
+    synthesized and the fitted area; ``area(cells)`` gives um^2)."""
+    fit = part.fit
+    keys = range(1, len(fit.samples) + 1)
+    types = sorted(set().union(*(results[part.name, k].cells for k in keys)))
+    X = np.array([fit.features(c) for c in fit.samples], dtype=float)
+    Y = np.array([[results[part.name, k].cells.get(t, 0.0) for t in types] for k in keys])
+    coef, *_ = np.linalg.lstsq(X, Y, rcond=None)
+    target = np.array(fit.features(cfg), dtype=float)
+    cells = {t: max(0.0, float(n)) for t, n in zip(types, target @ coef)}
+    unit = np.array([area({t: 1.0}) for t in types])
+    fitted = X @ coef @ unit
+    samples = []
+    for c, k, a in zip(fit.samples, keys, fitted):
+        actual = area(results[part.name, k].cells)
+        samples.append({"features": dict(zip(fit.names, fit.features(c))),
+                        "area_um2": _r(actual), "fitted_um2": _r(a),
+                        "error_percent": _r(100 * (a - actual) / actual, 2)})
+    record = {
+        "features": list(fit.names),
+        "target_features": dict(zip(fit.names, fit.features(cfg))),
+        "area_coefficients_um2": dict(zip(fit.names, (_r(v) for v in coef @ unit))),
+        "samples": samples,
+        "max_error_percent": max(abs(s["error_percent"]) for s in samples),
+    }
+    return cells, record
+
+
+def _part_cells(part: Part, results, cfg: ArchConfig | None = None,
+                area=None) -> tuple[dict[str, float], float, str]:
     """Cells of one instance (extrapolated if sampled), its delay, and how it was obtained."""
+    if part.fit:
+        cells, record = fit_cells(part, results, cfg, area)
+        delay = max(results[part.name, k].delay_ps for k in range(1, len(part.fit.samples) + 1))
+        return cells, delay, (f"fitted over {', '.join(part.fit.names)} from "
+                              f"{len(part.fit.samples)} smaller configurations (sample error "
+                              f"up to {record['max_error_percent']:.1f}%)")
     if not part.samples:
         r = results[part.name, 0]
         return r.cells, r.delay_ps, "synthesized"
@@ -143,8 +187,18 @@ def _report(cfg, table: ArchTable, lib, results, activity, act_info, macros, mac
     parts, totals, groups = [], {}, {}
     cell_area = flops = leak_w = logic_w = clock_w = 0.0
     worst = (0.0, "")
+    fits = {}
+
+    def area_of(cells):
+        for c in cells:
+            if c not in data:
+                data[c] = cell_data(lib, c)
+        return sum(n * data[c].area for c, n in cells.items())
+
     for part, alpha in zip(table.parts, alphas):
-        cells, delay, how = _part_cells(part, results)
+        cells, delay, how = _part_cells(part, results, cfg, area_of)
+        if part.fit:
+            fits[part.name] = fit_cells(part, results, cfg, area_of)[1]
         for c in cells:
             if c not in data:
                 data[c] = cell_data(lib, c)
@@ -226,6 +280,7 @@ def _report(cfg, table: ArchTable, lib, results, activity, act_info, macros, mac
         "area_by_group_um2": {g: _r(a) for g, a in sorted(groups.items())},
         "separate_shares_percent": shares,
         "parts": parts,
+        "fits": fits,
         "activity": {**act_info, "toggle_rate_by_part": {p["name"]: p["toggle_rate"]
                                                          for p in parts}},
         "method": _method(table),
@@ -251,7 +306,11 @@ def _method(table: ArchTable) -> str:
         "ABC map -D <clock period>, buffer/upsize/dnsize) onto the merged ASAP7 RVT TT libraries "
         f"without ORFS's DONT_USE cells, multiplied by its count ({parts}); child blocks black "
         "boxed where they are parts of their own; lane-replicated blocks extrapolated linearly "
-        "from two smaller sizes. Macro area from the FakeRAM liberty 'area'. Timing: worst "
+        "from two smaller sizes" + "".join(
+            f"; {p.name} fitted by least squares as a linear function of "
+            f"{', '.join(p.fit.names)} over {len(p.fit.samples)} smaller configurations"
+            for p in table.parts if p.fit) +
+        ". Macro area from the FakeRAM liberty 'area'. Timing: worst "
         "ABC register-to-register delay of any block plus clock-to-Q and setup; paths across "
         "blocks, wires and clock skew are not seen. Power: per-block toggle rate from a VCD "
         "of an amaranth.sim run of one compiled layer on the activity configuration, applied "

@@ -39,16 +39,21 @@ class DesignFiles:
     README = "README.md"
 
 
-def write_design(out: Path, cfg: ArchConfig, name: str, verilog: str, macros: dict[str, int],
-                 command: str) -> dict[str, Path]:
+def write_design(out: Path, cfg: ArchConfig, name: str, verilog: str | None,
+                 macros: dict[str, int], command: str,
+                 regenerate: str | None = None) -> dict[str, Path]:
     """Write the design directory for the core ``name`` (its ASIC-mode ``verilog`` using
-    ``macros``: macro name -> count); ``command`` is the tessera command that made it."""
+    ``macros``: macro name -> count); ``command`` is the tessera command that made it.
+
+    ``verilog`` None: the core is too large to convert here; everything else is written, and the
+    README says how to add the Verilog (``regenerate``: the command that does it)."""
     out.mkdir(parents=True, exist_ok=True)
     nickname = f"{name}_{cfg.config_hash}"
     period = clock_period_ps(cfg)
     files = {"verilog": out / f"{name}.v", "config": out / DesignFiles.CONFIG,
              "sdc": out / DesignFiles.SDC, "readme": out / DesignFiles.README}
-    files["verilog"].write_text(verilog)
+    if verilog is not None:
+        files["verilog"].write_text(verilog)
     lefs = " \\\n                          ".join(
         f"$(PLATFORM_DIR)/lef/{m}.lef" for m in macros)
     libs = " \\\n                          ".join(
@@ -107,11 +112,28 @@ def write_design(out: Path, cfg: ArchConfig, name: str, verilog: str, macros: di
         "set_input_delay [expr $clk_period * $clk_io_pct] -clock $clk_name $non_clock_inputs\n"
         "set_output_delay [expr $clk_period * $clk_io_pct] -clock $clk_name [all_outputs]\n")
     macro_lines = "".join(f"- `{m}` x {n}\n" for m, n in macros.items()) or "- none\n"
+    missing = "" if verilog is not None else (
+        f"## Before running ORFS: generate `{name}.v`\n"
+        "\n"
+        f"This folder has no `{name}.v` yet: converting a core this large to Verilog with "
+        "Amaranth takes more memory and time than the machine that wrote the folder had (the "
+        "paper-size SmartDeal core, 8,192 MACs, was still running at 6.6 GB and 5 CPU minutes "
+        "when it was stopped; how much it needs has not been measured). On a machine with "
+        "much more memory, in Tessera's environment, run\n"
+        "\n"
+        "```sh\n"
+        f"AMARANTH_USE_YOSYS=builtin {regenerate}\n"
+        "```\n"
+        "\n"
+        f"which writes `{name}.v` (with the same {sum(macros.values())} SRAM macros as below) and "
+        "rewrites the other files of this folder unchanged. `estimate.json`, when present, does "
+        "not need it: it is estimated block by block (docs/asic.md).\n"
+        "\n")
     files["readme"].write_text(
         f"# {name} ({cfg.arch}, config {cfg.config_hash}) for OpenROAD-flow-scripts, ASAP7\n"
         "\n"
         f"Made by `{command}`.\n"
-        "\n"
+        "\n" + missing +
         "Run the whole flow (synthesis to GDS) from an OpenROAD-flow-scripts checkout:\n"
         "\n"
         "```sh\n"

@@ -59,7 +59,7 @@ def synthesize(verilog: Path, top: str, workdir: Path, map_lib: Path, period_ps:
                                         f"set_load {ABC_LOAD_FF}\n")
     d = f"{period_ps:g}"
     (workdir / "abc.script").write_text(
-        f"strash\ndch -f\nmap -D {d}\nbuffer\nupsize -D {d}\ndnsize -D {d}\nstime -p\n")
+        f"strash\ndch -f\nmap -D {d}\ncleanup\nbuffer\nupsize -D {d}\ndnsize -D {d}\nstime -p\n")
     lines = [f"read_liberty -lib {lib}" for lib in macro_libs]
     lines += [f"read_verilog {verilog}", f"hierarchy -top {top}"]
     if blackbox:

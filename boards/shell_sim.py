@@ -42,14 +42,12 @@ def run_on_shell(cfg: ArchConfig, jobs: list[ShellJob], workdir: str | Path,
                  simulator: str = "icarus", waves: bool = False) -> list[ShellResult]:
     """Run each job on one simulation of ``cfg``'s AXI shell; results in job order."""
     from amaranth.back import verilog
-    from cocotb_tools.runner import get_runner
 
-    from tessera.sim.rtl.runner import _simulator_env
+    from tessera.sim.rtl.runner import build_hdl
 
     from .axi_top import TOP_NAME, AxiTop
     from .driver.protocol import RunRecord
 
-    _simulator_env(simulator)
     work = Path(workdir).resolve()
     build = work / f"{simulator}-shell-{cfg.arch}-{cfg.config_hash}"
     build.mkdir(parents=True, exist_ok=True)
@@ -57,11 +55,7 @@ def run_on_shell(cfg: ArchConfig, jobs: list[ShellJob], workdir: str | Path,
     src = build / f"{TOP_NAME}.v"
     if not src.exists() or src.read_text() != text:
         src.write_text(text)
-    runner = get_runner(simulator)
-    build_args = ["-Wno-fatal", "-Wno-WIDTH"] if simulator == "verilator" else []
-    runner.build(sources=[src], hdl_toplevel=TOP_NAME, build_dir=build,
-                 timescale=("1ns", "1ps"), waves=waves, build_args=build_args,
-                 log_file=build / "build.log")
+    runner = build_hdl(simulator, [src], TOP_NAME, build, waves)
 
     jobs_dir = work / "shell-jobs"
     jobs_dir.mkdir(parents=True, exist_ok=True)

@@ -33,11 +33,12 @@ def blocks_for(cfg: ArchConfig) -> dict[str, Callable[[], object]]:
             "store_unit": lambda: StoreUnit(cfg),
         }
     if cfg.arch == "smartdeal":
-        from .sd.core import SdCore
+        from .sd.core import IndexSelector, SdCore
         from .sd.line import PeLine, RebuildEngines
         from .sd.mac import BoothMac
         return {
             "core": lambda: SdCore(cfg),
+            "index_selector": lambda: IndexSelector(cfg),
             "pe_line": lambda: PeLine(cfg),
             "rebuild_engines": lambda: RebuildEngines(cfg),
             "mac": lambda: BoothMac(cfg.rebuilt_bits, cfg.acc_width),

@@ -226,6 +226,14 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("lcp-pynq-z1", "lcp", "PYNQ-Z1 (XC7Z020): 8x16 cells = 128 DSP48E1, 64-bit HP port",
            dict(rows=8, cols=16, clock_mhz=100.0, dram_width=8, dram_latency=24,
                 abuf_depth=4096, acc_depth=512)),
+    Preset("lcp-32x32-1ghz", "lcp", "smartdeal-paper's peer: 32x32 cells = 1K 8-bit multipliers "
+           "(its 8K bit-serial MACs), 1 GHz, its DRAM port", dict(
+               rows=32, cols=32, clock_mhz=1000.0, dram_width=16, dram_latency=100,
+               abuf_depth=16384, acc_depth=4096)),
+    Preset("lcp-32x64-1ghz", "lcp", "smartdeal-paper's dense-peak peer: 32x64 cells (2K MAC/cycle), "
+           "1 GHz, its DRAM port", dict(
+               rows=32, cols=64, clock_mhz=1000.0, dram_width=16, dram_latency=100,
+               abuf_depth=16384, acc_depth=2048)),
     Preset("lcp-tiny", "lcp", "4x4 test array", dict(rows=4, cols=4, dram_width=4, dram_latency=6,
                                                        abuf_depth=128, acc_depth=16)),
     Preset("lcp-small", "lcp", "4x8 test array", dict(rows=4, cols=8, dram_width=2, dram_latency=10,

@@ -532,14 +532,14 @@ def _plot_lcp(data: dict, out: Path) -> None:
 #: LCP arrays with SmartDeal's memory system and buffers (1 MiB) within its 1.22 MiB of SRAM:
 #: 32x32 has the 1K 8-bit multipliers the SmartDeal paper equates with 8K bit-serial ones (Table
 #: IX); 32x64 has 2K, the peak of SmartDeal's radix-4 Booth MACs (4 digits per 8-bit MAC).
-LCP_VARIANTS = {"lcp-32x32": dict(rows=32, cols=32, abuf_depth=16384, acc_depth=4096),
-                "lcp-32x64": dict(rows=32, cols=64, abuf_depth=16384, acc_depth=2048)}
+LCP_VARIANTS = {"lcp-32x32": "lcp-32x32-1ghz", "lcp-32x64": "lcp-32x64-1ghz"}
 
 
 def equal_lcp(sd: SmartDealConfig, variant: str = "lcp-32x32") -> LcpConfig:
-    return LcpConfig(clock_mhz=sd.clock_mhz, dram_width=sd.dram_width,
-                     dram_latency=sd.dram_latency, energy_table=sd.energy_table,
-                     **LCP_VARIANTS[variant])
+    """The variant's preset (sized for smartdeal-paper) with ``sd``'s clock and memory system."""
+    return PRESETS[LCP_VARIANTS[variant]].build().replace(
+        clock_mhz=sd.clock_mhz, dram_width=sd.dram_width, dram_latency=sd.dram_latency,
+        energy_table=sd.energy_table)
 
 
 def compare_sd_lcp(out_dir: str | Path, network: str = "resnet18", row_sparsity: float = 0.5,

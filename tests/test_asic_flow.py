@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from tessera.asic_flow.activity import Activity, parse_vcd
-from tessera.asic_flow.estimate import _report, buffer_macros
+from tessera.asic_flow.estimate import _part_cells, _report, buffer_macros, fit_cells
 from tessera.asic_flow.fakeram import behavioural_models, macros_in
 from tessera.asic_flow.liberty import cell_data, merge, read_library
-from tessera.asic_flow.parts import Part, table_for
+from tessera.asic_flow.parts import Part, planned_macros, table_for
 from tessera.asic_flow.platform import DONT_USE_CELLS, PLATFORM_ENV, find_platform
 from tessera.asic_flow.synth import SynthResult, synthesize, yosys_available
 from tessera.cli import main
@@ -330,7 +330,78 @@ def test_smartdeal_table_reports_the_rebuild_engines_apart():
     engines = table.part("rebuild_engines")
     assert engines.count == cfg.dim_m * cfg.dim_c and engines.group in table.separate
     assert table.part("mac").count == cfg.dim_m * cfg.dim_c * cfg.dim_f
+    assert table.part("index_selector").count == cfg.dim_c
     assert table.reference.shares == {"rebuild_engine": 0.64}
+    # the paper core: its glue fitted from small cores, its selectors extrapolated in dim_c,
+    # its macros planned from the buffer list (its whole Verilog is impractical here)
+    core = table.part("core")
+    assert core.fit and set(core.blackbox) == {"line_*", "sel_*"} and not table.whole_core
+    for sample in core.fit.samples:          # every sample is a valid, smaller configuration
+        assert sample.dim_m <= 4 and sample.dim_c <= 4 and sample.dim_f <= 4
+        assert (sample.S, sample.n_exp, sample.acc_width) == (cfg.S, cfg.n_exp, cfg.acc_width)
+    sel = table.part("index_selector")
+    assert [lanes for lanes, _ in sel.samples] == [2, 4] and sel.lanes == cfg.dim_c
+    assert all(c.dim_f == cfg.dim_f and c.dim_m == cfg.dim_m for _, c in sel.samples)
+    # a small preset is synthesized as it is, and converted whole
+    small = table_for(PRESETS["smartdeal-small"].build())
+    assert small.whole_core and not small.part("core").fit
+    assert not small.part("index_selector").samples
+
+
+@pytest.mark.parametrize("preset", ["smartdeal-tiny", "smartdeal-small"])
+def test_smartdeal_planned_macros_are_the_generated_cores(preset):
+    """The buffer list the paper-size estimate plans its macros from matches what the ASIC
+    core really instantiates."""
+    cfg = PRESETS[preset].build()
+    with asic_memories():
+        name, text, _ = verilog_for(cfg)
+    assert planned_macros(cfg, table_for(cfg)) == (macros_in(text), buffer_macros(text, name))
+    with asic_memories():
+        sel_name, sel_text, _ = verilog_for(cfg, "index_selector")
+    assert re.search(rf"^module {sel_name}\(", sel_text, re.M) and not macros_in(sel_text)
+
+
+def test_fit_recovers_a_linear_block():
+    """A part whose cells are exactly linear in the features is recovered exactly."""
+    cfg = PRESETS["smartdeal-paper"].build()
+    part = table_for(cfg).part("core")
+    coef = {"INVx1_ASAP7_75t_R": (5, 1, 0.5, 0, 2), "DFFHQNx1_ASAP7_75t_R": (100, 3, 0, 1, 4)}
+
+    def cells(c):
+        x = part.fit.features(c)
+        return {t: float(sum(a * b for a, b in zip(k, x))) for t, k in coef.items()}
+    results = {("core", i): SynthResult(cells(c), 50.0 + i)
+               for i, c in enumerate(part.fit.samples, 1)}
+    got, record = fit_cells(part, results, cfg, lambda cs: sum(cs.values()))
+    assert got == pytest.approx(cells(cfg))
+    assert record["max_error_percent"] == pytest.approx(0, abs=1e-6)
+    assert record["target_features"]["dim_m*dim_c*dim_f"] == 64 * 16 * 8
+    assert record["area_coefficients_um2"]["dim_m"] == pytest.approx(4)
+    _, delay, how = _part_cells(part, results, cfg, lambda cs: sum(cs.values()))
+    assert delay == 50.0 + len(part.fit.samples) and "fitted over" in how
+
+
+def test_paper_smartdeal_orfs_directory_says_how_to_add_the_verilog(tmp_path, monkeypatch,
+                                                                    capsys):
+    """smartdeal-paper: every ORFS input but the core's Verilog, which is impractical to
+    convert here; the README gives the command that adds it."""
+    monkeypatch.delenv(PLATFORM_ENV, raising=False)
+    out = tmp_path / "paper"
+    assert main(["asic", "--preset", "smartdeal-paper", "-o", str(out)]) == 0
+    assert "not smartdeal_core.v" in capsys.readouterr().err
+    cfg = PRESETS["smartdeal-paper"].build()
+    mk = _make_vars((out / "config.mk").read_text())
+    assert mk["DESIGN_NAME"] == "smartdeal_core" and not (out / "smartdeal_core.v").exists()
+    macros, _ = planned_macros(cfg, table_for(cfg))
+    assert mk["ADDITIONAL_LEFS"].split() == [f"$(PLATFORM_DIR)/lef/{m}.lef" for m in macros]
+    readme = (out / "README.md").read_text()
+    assert (f"tessera asic --platform asap7 --preset smartdeal-paper --core-verilog yes "
+            f"-o {out}") in readme
+    sdc = (out / "constraint.sdc").read_text()
+    assert re.search(r"^set clk_period 1000$", sdc, re.M)
+    assert main(["asic", "--arch", "lcp", *TINY_SETS, "--core-verilog", "no",
+                 "-o", str(tmp_path / "lcp")]) == 2
+    assert "needs the core's Verilog" in capsys.readouterr().err
 
 
 # -- the whole command ----------------------------------------------------------------------------

@@ -23,6 +23,8 @@ def _err(capsys):
       "conv:C=1,K=1,H=9,W=9,R=5"], "does not fit"),
     (["simulate", "/nonexistent/program"], "is not a program directory"),
     (["crosscheck", "--arch", "lcp", "--layer", "gemm:M=1,K=1,N=1,pool=2"], "pool=2"),
+    (["simulate", "--arch", "lcp", "--layer", "gemm:M=1,K=1,N=1", "--compare", "nope"],
+     "--compare 'nope' is invalid"),
 ])
 def test_user_mistakes_give_one_line_and_exit_2(argv, phrase, capsys):
     assert main(argv) == 2
@@ -67,6 +69,27 @@ def test_simulate_json_and_program_round_trip(tmp_path, capsys):
     assert main(["simulate", str(tmp_path / "prog"), "--set", "dram_latency=50"]) == 0
     assert main(["simulate", str(tmp_path / "prog"), "--set", "rows=8", "--set", "cols=8"]) == 2
     assert "compiled for" in _err(capsys)
+
+
+def test_simulate_compares_configurations_on_the_same_layers(tmp_path, capsys):
+    """--compare runs the same layers on another configuration; each run equals its own
+    simulation and the ratios are to the first."""
+    spec = "conv:C=24,K=16,H=12,W=12,R=3,pad=1,relu"
+    assert main(["simulate", "--preset", "smartdeal-small", "--layer", spec, "--compare",
+                 "lcp-8x16", "--json", str(tmp_path / "c.json")]) == 0
+    out = capsys.readouterr().out
+    assert "comparison (x: this / smartdeal-small)" in out
+    c = json.loads((tmp_path / "c.json").read_text())
+    assert main(["simulate", "--preset", "lcp-8x16", "--layer", spec, "--json",
+                 str(tmp_path / "l.json")]) == 0
+    alone = json.loads((tmp_path / "l.json").read_text())
+    other, = c["compare"]
+    assert other["label"] == "lcp-8x16" and other["report"]["total"] == alone["total"]
+    assert other["cycles"] == alone["total"]["cycles"] != c["total"]["cycles"]
+    assert other["energy_uj"] == pytest.approx(alone["total"]["energy_pj"] / 1e6)
+    assert main(["compile", "--arch", "lcp", "--layer", spec, "-o", str(tmp_path / "p")]) == 0
+    assert main(["simulate", str(tmp_path / "p"), "--compare", "lcp-8x16"]) == 2
+    assert "--compare needs layers" in _err(capsys)
 
 
 def test_generate_block_alone_and_deterministically(tmp_path):

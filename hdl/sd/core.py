@@ -27,9 +27,11 @@ from ..lcp.ppu import PARAM_LAYOUT, PostProcessor
 from ..memories import SimpleDualPortRam
 from .line import PeLine
 
-__all__ = ["SD_STEP_LAYOUT", "SdCore", "PassWord"]
+__all__ = ["SD_STEP_LAYOUT", "SdCore", "PassWord", "IndexSelector", "depthwise_group"]
 
 SD_STEP_LAYOUT = struct_layout(STEP_DTYPE)
+#: One line's selection in a pass word: valid, slot (kernel row or plane offset), input lane.
+SEL_LAYOUT = data.StructLayout({"valid": 1, "row": 3, "lane": 12})
 
 
 def PassWord(cfg: SmartDealConfig) -> data.StructLayout:
@@ -46,6 +48,66 @@ def PassWord(cfg: SmartDealConfig) -> data.StructLayout:
     if bits > used:
         fields["fill"] = unsigned(bits - used)
     return data.StructLayout(fields)
+
+
+def depthwise_group(cfg: SmartDealConfig) -> int:
+    """Slices that take their own lane in depthwise mode: the largest divisor of dim_c*S that is
+    at most dim_m (a depthwise channel group sits in one input plane)."""
+    L = cfg.gb_lanes
+    return max(d for d in range(1, min(cfg.dim_m, L) + 1) if L % d == 0)
+
+
+class IndexSelector(wiring.Component):
+    """The index selector for line ``l`` of every slice (one per line column; ``sel`` is the
+    line's selection in the pass word). From the prefetched input-buffer words it picks the
+    dim_f + S - 1 activations the next pass starts with (``window``; in depthwise mode slice
+    i < depthwise_group takes ``dw_window[i]``, lane i of its group's lanes), and in pointwise
+    mode the dim_f activations of the running pass's next step (``step``, at ``cur_lane`` +
+    ``k_next`` in word ``cur_row``)."""
+
+    def __init__(self, cfg: SmartDealConfig):
+        if not isinstance(cfg, SmartDealConfig):
+            raise TypeError(f"IndexSelector needs a SmartDealConfig, not {type(cfg).__name__}")
+        self._cfg = cfg
+        F, S, n = cfg.dim_f, cfg.S, cfg.dim_f + cfg.S - 1
+        word = unsigned(8 * cfg.gb_lanes * F)
+        super().__init__({
+            "sel": In(SEL_LAYOUT), "depthwise": In(1),
+            "next_words": In(data.ArrayLayout(word, 2 * S)),
+            "cur_row": In(3), "cur_lane": In(12), "k_next": In(4),
+            "cur_words": In(data.ArrayLayout(word, S)),
+            "window": Out(data.ArrayLayout(signed(8), n)),
+            "dw_window": Out(data.ArrayLayout(data.ArrayLayout(signed(8), n),
+                                              depthwise_group(cfg))),
+            "step": Out(data.ArrayLayout(signed(8), F)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._cfg
+        F, S, L = cfg.dim_f, cfg.S, cfg.gb_lanes
+        g_dw = depthwise_group(cfg)
+        next_words = Array(self.next_words[e] for e in range(2 * S))
+        cur_words = Array(self.cur_words[r] for r in range(S))
+        sel = self.sel
+        normal = []
+        for p in range(F + S - 1):
+            h, j = divmod(p, F)
+            word = next_words[2 * sel.row + h]
+            normal.append(word.word_select(j * L + sel.lane, 8).as_signed())
+            m.d.comb += self.window[p].eq(normal[p])
+        step_lane = self.cur_lane + self.k_next
+        step_word = cur_words[self.cur_row]
+        m.d.comb += [self.step[j].eq(step_word.word_select(j * L + step_lane, 8).as_signed())
+                     for j in range(F)]
+        for i in range(g_dw):
+            for p in range(F + S - 1):
+                h, j = divmod(p, F)
+                word = next_words[2 * sel.row + h]
+                dw = Array(word.word_select(j * L + k * g_dw + i, 8).as_signed()
+                           for k in range(L // g_dw))[sel.lane // g_dw]
+                m.d.comb += self.dw_window[i][p].eq(Mux(self.depthwise, dw, normal[p]))
+        return m
 
 
 class SdCore(wiring.Component):
@@ -233,32 +295,24 @@ class SdCore(wiring.Component):
         m.d.comb += [ln.pointwise.eq(pointwise) for ln in all_lines]
         # The index selector: the FIFO window of each line. Every slice's line l sees the same
         # activations, except in depthwise mode where slice i takes lane i of its group's lanes.
-        g_dw = max(d for d in range(1, min(dm, L) + 1) if L % d == 0)   # depthwise group
+        g_dw = depthwise_group(cfg)
         for l in range(dc):
             sel = next_word.sel[l]
-            normal = []
-            for p in range(F + S - 1):
-                h, j = divmod(p, F)
-                word = next_words[2 * sel.row + h]
-                normal.append(word.word_select(j * L + sel.lane, 8).as_signed())
-            # pointwise mode reloads the FIFO per step; every slice's line l keeps the same pace
-            step_lane = cur_sel[l].lane + lines[0][l].k_next
-            step_word = cur_words[cur_sel[l].row]
-            step = [step_word.word_select(j * L + step_lane, 8).as_signed() for j in range(F)]
+            m.submodules[f"sel_{l}"] = selector = IndexSelector(cfg)
+            m.d.comb += [selector.sel.eq(sel), selector.depthwise.eq(depthwise),
+                         selector.cur_row.eq(cur_sel[l].row), selector.cur_lane.eq(cur_sel[l].lane),
+                         # pointwise mode reloads the FIFO per step; every slice's line l keeps
+                         # the same pace
+                         selector.k_next.eq(lines[0][l].k_next)]
+            m.d.comb += [selector.next_words[e].eq(next_words[e]) for e in range(2 * S)]
+            m.d.comb += [selector.cur_words[r].eq(cur_words[r]) for r in range(S)]
             for i in range(dm):
                 ln = lines[i][l]
                 # slices past a depthwise group's channels stay idle
                 m.d.comb += ln.next_active.eq(sel.valid & ~finish & (~depthwise | (i < cur.n_ch)))
-                m.d.comb += [ln.step_window[j].eq(step[j]) for j in range(F)]
-                for p in range(F + S - 1):
-                    h, j = divmod(p, F)
-                    if i < g_dw:
-                        word = next_words[2 * sel.row + h]
-                        dw = Array(word.word_select(j * L + k * g_dw + i, 8).as_signed()
-                                   for k in range(L // g_dw))[sel.lane // g_dw]
-                        m.d.comb += ln.next_window[p].eq(Mux(depthwise, dw, normal[p]))
-                    else:
-                        m.d.comb += ln.next_window[p].eq(normal[p])
+                m.d.comb += ln.step_window.eq(selector.step)
+                m.d.comb += ln.next_window.eq(selector.dw_window[i] if i < g_dw
+                                              else selector.window)
         with m.If(advance):
             m.d.sync += [ready.eq(0), started.eq(1), cur_sel.eq(next_word.sel),
                          next_first.eq(last_pass_of_tile)]

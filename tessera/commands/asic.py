@@ -28,6 +28,10 @@ def register(sub) -> None:
     p.add_argument("--activity-layer", metavar="SPEC", default=None,
                    help="layer whose simulation gives the switching activity (default: a 3x3 "
                         "convolution sized to the array)")
+    p.add_argument("--core-verilog", choices=["auto", "yes", "no"], default="auto",
+                   help="write the whole core's Verilog into the ORFS directory: auto (default) "
+                        "does when converting it is practical here (smartdeal up to "
+                        "1,024 MACs); the estimate never needs it for smartdeal")
     p.add_argument("-o", "--output", metavar="DIR", default=None,
                    help="output directory (default: build/asic/<preset or config hash>)")
     p.set_defaults(func=run)
@@ -40,27 +44,44 @@ def run(args) -> int:
     from ..asic_flow.estimate import estimate
     from ..asic_flow.fakeram import macros_in
     from ..asic_flow.orfs import write_design
-    from ..asic_flow.parts import table_for
+    from ..asic_flow.parts import planned_macros, table_for
     from ..asic_flow.platform import find_platform
     from ..hdl.memories import asic_memories
-    from ..hdl.top import verilog_for
+    from ..errors import ConfigError
+    from ..hdl.top import module_name, verilog_for
 
     cfg = config_from_args(args)
-    table_for(cfg)                                   # fail early for an arch without a table
+    table = table_for(cfg)                           # fail early for an arch without a table
     platform = find_platform(args.platform_dir)
     out = Path(args.output or f"build/asic/{args.preset or cfg.config_hash}")
     console = make_console(stderr=True)
     command = _command(args, out)
-    with console.status(f"generating the ASIC {cfg.arch} core ({cfg.config_hash})"):
-        with asic_memories():
-            name, verilog, _ = verilog_for(cfg)
-    macros = macros_in(verilog)
+    whole = {"yes": True, "no": False, "auto": table.whole_core}[args.core_verilog]
+    if not whole and table.buffers is None:
+        raise ConfigError(f"--core-verilog no: arch '{cfg.arch}' needs the core's Verilog for "
+                          f"its SRAM macros; allowed is auto or yes")
+    name = module_name(cfg, "core")
+    verilog = None
+    if whole:
+        with console.status(f"generating the ASIC {cfg.arch} core ({cfg.config_hash})"):
+            with asic_memories():
+                name, verilog, _ = verilog_for(cfg)
+        macros = macros_in(verilog)
+    else:
+        macros = planned_macros(cfg, table)[0]
     if platform is not None:
         for macro in macros:
             platform.macro_files(macro)
-    files = write_design(out, cfg, name, verilog, macros, command)
-    console.print(f"wrote the ORFS design directory {out}: {files['config'].name}, "
-                  f"{files['sdc'].name}, {files['verilog'].name}, {files['readme'].name}")
+    files = write_design(out, cfg, name, verilog, macros, command,
+                         regenerate=_command(args, out, core_verilog="yes"))
+    if verilog is None:
+        console.print(f"wrote the ORFS design directory {out}: {files['config'].name}, "
+                      f"{files['sdc'].name}, {files['readme'].name}; not {files['verilog'].name}:"
+                      f" this core is too large to convert here ({files['readme'].name} says "
+                      f"how to add it)")
+    else:
+        console.print(f"wrote the ORFS design directory {out}: {files['config'].name}, "
+                      f"{files['sdc'].name}, {files['verilog'].name}, {files['readme'].name}")
     if platform is None:
         console.print("no estimate: it needs the ASAP7 libraries; pass --platform-dir "
                       "<ORFS>/flow/platforms/asap7 (or set TESSERA_ASAP7_DIR)")
@@ -68,14 +89,14 @@ def run(args) -> int:
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
-        report = estimate(cfg, platform, (name, verilog), out / "synth", progress,
-                          args.activity_layer)
+        report = estimate(cfg, platform, (name, verilog) if verilog is not None else None,
+                          out / "synth", progress, args.activity_layer)
     write_json(out / "estimate.json", report)
     _print(make_console(), report)
     return 0
 
 
-def _command(args, out: Path) -> str:
+def _command(args, out: Path, core_verilog: str | None = None) -> str:
     """The tessera command line that reproduces this design directory."""
     words = ["tessera", "asic", "--platform", args.platform]
     for flag, value in (("--arch", args.arch), ("--preset", args.preset),
@@ -86,6 +107,8 @@ def _command(args, out: Path) -> str:
         words += ["--set", assignment]
     if args.activity_layer:
         words += ["--activity-layer", args.activity_layer]
+    if (core_verilog or args.core_verilog) != "auto":
+        words += ["--core-verilog", core_verilog or args.core_verilog]
     words += ["-o", str(out)]
     return " ".join(shlex.quote(w) for w in words)
 
