@@ -364,6 +364,20 @@ class _Importer:
         dtype = helper.tensor_dtype_to_np_dtype(a["to"])
         self._fold_only(node, lambda: self.consts[node.input[0]].astype(dtype))
 
+    def _op_CastLike(self, node):
+        """A constant cast to another tensor's type: computed tensors are float32 here."""
+        self._attrs(node, saturate=1)
+        like = node.input[1]
+        dtype = self.consts[like].dtype if like in self.consts else np.float32
+        if node.input[0] not in self.consts:
+            self._fail("CastLike is supported only on constants (folded at import)")
+        self.consts[node.output[0]] = self.consts[node.input[0]].astype(dtype)
+
+    def _op_Expand(self, node):
+        self._attrs(node)
+        self._fold_only(node, lambda: self.consts[node.input[0]] * np.ones(
+            [int(v) for v in self.consts[node.input[1]]], self.consts[node.input[0]].dtype))
+
     def _binary_const(self, node, fn) -> None:
         self._fold_only(node, lambda: fn(self.consts[node.input[0]], self.consts[node.input[1]]))
 
@@ -551,6 +565,27 @@ class _Importer:
     def _op_GlobalAveragePool(self, node):
         self._attrs(node)
         self._unary(node, GlobalAvgPool())
+
+    def _op_ReduceMean(self, node):
+        """The mean over the spatial axes of an NCHW map, as exporters write
+        ``AdaptiveAvgPool2d(1)`` and ``x.mean((2, 3))``: a global average pool, flattened when
+        ``keepdims`` is 0."""
+        a = self._attrs(node, keepdims=1, noop_with_empty_axes=0,
+                        **({} if self.opset >= 18 else {"axes": None}))
+        x = self._tensor(node, 0)
+        rank = len(self._shape(x))
+        axes = self._opt_const(node, 1, "axes") if self.opset >= 18 else a["axes"]
+        if axes is None or sorted(int(v) % rank for v in axes) != [2, 3] or rank != 4:
+            shown = "all" if axes is None else [int(v) for v in axes]
+            self._fail(f"axes={shown} of a rank-{rank} tensor is not supported; supported: "
+                       f"the spatial axes [2, 3] (or [-2, -1]) of an NCHW feature map")
+        if a["keepdims"]:
+            self._unary(node, GlobalAvgPool())
+            return
+        pooled = self.b.add(GlobalAvgPool(), x, name=f"{self.name}/pool",
+                            output=f"{node.output[0]}/pool", where=self.where)
+        self.ir[node.output[0]] = self.b.add(Flatten(), pooled, name=self.name,
+                                             output=node.output[0], where=self.where)
 
     def _op_Flatten(self, node):
         a = self._attrs(node, axis=1)

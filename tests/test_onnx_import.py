@@ -183,6 +183,8 @@ def _single_op(op, x_shape, attrs=None, extra=(), out_shape=None, opset=17, cons
     ("Sigmoid", {}, ()),
     ("Softmax", {"axis": 1}, ()),
     ("Clip", {}, (np.float32(-0.5),)),
+    ("ReduceMean", {"axes": [2, 3]}, ()),
+    ("ReduceMean", {"axes": [-1, -2], "keepdims": 0}, ()),
 ])
 def test_operator_matches_onnxruntime(op, attrs, consts):
     model = _single_op(op, (1, 4, 9, 10), attrs, consts=consts)
@@ -190,6 +192,16 @@ def test_operator_matches_onnxruntime(op, attrs, consts):
     x = np.random.default_rng(5).normal(size=(4, 9, 10)).astype(np.float32) * 3
     np.testing.assert_allclose(float_exec.run(g, x)[g.outputs[0]], _ort(model, x),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_reduce_mean_axes_as_an_input_from_opset_18():
+    model = _single_op("ReduceMean", (1, 4, 9, 10), {"keepdims": 0}, opset=18,
+                       consts=(np.array([2, 3], np.int64),))
+    g = onnx_import.from_model(model)
+    assert [n.kind for n in g.nodes] == ["global_avgpool", "flatten"]
+    x = np.random.default_rng(6).normal(size=(4, 9, 10)).astype(np.float32)
+    np.testing.assert_allclose(float_exec.run(g, x)[g.outputs[0]], _ort(model, x), rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_squeeze_excite_and_affine_folds_match_onnxruntime():
@@ -248,6 +260,8 @@ def test_dilated_conv_is_rejected():
      "mode='cubic'"),
     (_single_op("LeakyRelu", (1, 4, 9, 10)), "operator LeakyRelu is not supported"),
     (_single_op("Relu", (2, 4, 9, 10)), "batch size 2"),
+    (_single_op("ReduceMean", (1, 4, 9, 10), {"axes": [1]}),
+     "axes=[1] of a rank-4 tensor is not supported"),
     (_single_op("Sub", (1, 4, 9, 10), consts=(np.float32(1),)), "only right after a Conv"),
 ])
 def test_unsupported_constructs_fail_in_one_line(model, words):

@@ -57,6 +57,45 @@ def test_small_cnn_compiles_simulates_and_classifies_like_onnxruntime(cnn, cfg, 
     assert report.total.cycles > 0 and host["total"]["ops"] > 0
 
 
+#: The same small CNN as PyTorch's exporters write it (tests/data/export_small_cnn.py).
+TORCH_EXPORTS = ["small_cnn_torch", "small_cnn_torch_bn", "small_cnn_torchscript"]
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("cfg", [LCP, SD], ids=["lcp", "smartdeal"])
+@pytest.mark.parametrize("export", TORCH_EXPORTS)
+def test_torch_export_compiles_simulates_and_classifies_like_onnxruntime(export, cfg):
+    """A file from torch.onnx.export (conv, BN, ReLU, max-pool, depthwise conv, residual add,
+    global average pool, Linear) imports, runs in float like ONNX Runtime, and its int8 golden
+    output picks ONNX Runtime's class; its programs compute the executor's integers."""
+    ort = pytest.importorskip("onnxruntime")
+    path = DATA / f"{export}.onnx"
+    graph = onnx_import.load(path)
+    kinds = [n.kind for n in graph.nodes]
+    assert kinds.count("conv2d") == 4 and kinds.count("gemm") == 1 and "add" in kinds
+    assert "global_avgpool" in kinds and "maxpool" in kinds      # BN is folded into the convs
+    assert sum(n.op.depthwise for n in graph.nodes if n.kind == "conv2d") == 1
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    xs = np.random.default_rng(5).normal(size=(10, 3, 16, 16)).astype(np.float32)
+    refs = [sess.run(None, {"input": x[None]})[0][0] for x in xs]
+    for x, ref in zip(xs, refs):
+        np.testing.assert_allclose(float_exec.run(graph, x)["output"], ref, rtol=1e-4,
+                                   atol=1e-5)
+    qg = runtime.quantize_graph(graph, cfg, "int8", xs)
+    same = [np.argmax(qg.run(x)["output"]) == np.argmax(ref) for x, ref in zip(xs, refs)]
+    for agree, ref in zip(same, refs):   # a near-tie may flip (logits are int8 too)
+        assert agree or np.diff(np.sort(ref)[-2:])[0] < 0.05
+    assert sum(same) >= len(xs) - 1
+    vals = qg.run_int(xs[0])
+    for names, prog in runtime.compile_graph(qg, xs[0]):
+        for name, out in zip(names, golden_outputs(prog)):
+            assert np.array_equal(out.reshape(vals[qg.io[name][1]].shape),
+                                  vals[qg.io[name][1]]), name
+    report, host, segs = runtime.simulate_graph(graph, cfg)
+    assert [l.name for l in report.layers] == [n for seg in segs for n in seg]
+    assert report.total.cycles > 0 and host["total"]["ops"] > 0
+
+
 def test_smartdeal_stays_close_to_float(cnn):
     _, graph, xs = cnn
     qg = runtime.quantize_graph(graph, SD, "smartdeal", xs)
