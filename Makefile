@@ -45,6 +45,7 @@ bench: $(STAMP)
 
 bench-asic: $(STAMP)
 	AMARANTH_USE_YOSYS=builtin $(BIN)/python benchmarks/bench_asic.py
+	AMARANTH_USE_YOSYS=builtin $(BIN)/python benchmarks/bench_asic.py --preset smartdeal-paper
 
 clean:
 	rm -rf build sim_build .pytest_cache

@@ -1,4 +1,4 @@
-"""`tessera asic` on the LCP paper's ASIC (lcp-asap7-32x64): wall time of the whole command.
+"""`tessera asic` on a paper preset (default lcp-asap7-32x64): wall time of the whole command.
 
 The command writes the ORFS design directory and the hierarchical yosys estimate (Verilog
 generation, yosys on every block, the switching-activity simulation). The figure is the median of
