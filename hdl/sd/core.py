@@ -87,26 +87,28 @@ class IndexSelector(wiring.Component):
         cfg = self._cfg
         F, S, L = cfg.dim_f, cfg.S, cfg.gb_lanes
         g_dw = depthwise_group(cfg)
-        next_words = Array(self.next_words[e] for e in range(2 * S))
-        cur_words = Array(self.cur_words[r] for r in range(S))
         sel = self.sel
-        normal = []
+
+        def byte(word, j, lane):
+            return word.word_select(j * L + lane, 8).as_signed()
+
+        # Each activation is chosen among its candidate bytes (slot x lane), not by muxing whole
+        # words and shifting: the same selection in a fraction of the logic.
         for p in range(F + S - 1):
             h, j = divmod(p, F)
-            word = next_words[2 * sel.row + h]
-            normal.append(word.word_select(j * L + sel.lane, 8).as_signed())
-            m.d.comb += self.window[p].eq(normal[p])
+            words = [self.next_words[2 * r + h] for r in range(S)]
+            normal = Array(Array(byte(w, j, lane) for lane in range(L)) for w in words)
+            m.d.comb += self.window[p].eq(normal[sel.row][sel.lane])
+            for i in range(g_dw):
+                dw = Array(Array(byte(w, j, k * g_dw + i) for k in range(L // g_dw))
+                           for w in words)
+                m.d.comb += self.dw_window[i][p].eq(
+                    Mux(self.depthwise, dw[sel.row][sel.lane // g_dw], self.window[p]))
         step_lane = self.cur_lane + self.k_next
-        step_word = cur_words[self.cur_row]
-        m.d.comb += [self.step[j].eq(step_word.word_select(j * L + step_lane, 8).as_signed())
-                     for j in range(F)]
-        for i in range(g_dw):
-            for p in range(F + S - 1):
-                h, j = divmod(p, F)
-                word = next_words[2 * sel.row + h]
-                dw = Array(word.word_select(j * L + k * g_dw + i, 8).as_signed()
-                           for k in range(L // g_dw))[sel.lane // g_dw]
-                m.d.comb += self.dw_window[i][p].eq(Mux(self.depthwise, dw, normal[p]))
+        for j in range(F):
+            step = Array(Array(byte(self.cur_words[r], j, lane) for lane in range(L))
+                         for r in range(S))
+            m.d.comb += self.step[j].eq(step[self.cur_row][step_lane])
         return m
 
 

@@ -57,9 +57,11 @@ class RebuildEngines(wiring.Component):
             for j in range(S):
                 code = self.codes[j]
                 b = Mux(self.sel, bases[1][j * S + s], bases[0][j * S + s])
+                signed_b = Signal(signed(9), name=f"b{s}_{j}")     # negate before the shift:
+                m.d.comb += signed_b.eq(Mux(code[3], -b, b))       # 9 bits, not rebuilt_bits
                 shifted = Signal(signed(wb), name=f"t{s}_{j}")
-                m.d.comb += shifted.eq(b << code[:3])
-                terms.append(Mux(code[3], -shifted, shifted))
+                m.d.comb += shifted.eq(signed_b << code[:3])
+                terms.append(shifted)
             total = terms[0]
             for t in terms[1:]:
                 total = total + t

@@ -41,23 +41,33 @@ class BoothMac(wiring.Component):
         x_reg = Signal(signed(8))
         mask_reg = Signal(4)
         x = Mux(self.start, self.x, x_reg)
-        digits = booth_digits(x.as_unsigned())
-        nonzero = Cat(*(Signal(name=f"nz{k}") for k in range(4)))
-        for k in range(4):
-            m.d.comb += nonzero[k].eq(digits[k] != 0)
+        bits = Cat(0, x.as_unsigned())                 # b_{-1} = 0, then x's bits
+        # digit k is non-zero unless its bits b_{2k+1} b_{2k} b_{2k-1} are 000 or 111
+        nonzero = Cat(*(bits[2 * k:2 * k + 3].any() & ~bits[2 * k:2 * k + 3].all()
+                        for k in range(4)))
         mask = Mux(self.start, nonzero, mask_reg)
         lowest = mask & (-mask)[:4]                 # one-hot lowest remaining digit
         rest = mask & ~lowest
-        term = Signal(signed(self._w + 8))
+        # The lowest digit's index k and bit triplet: d = -2 b_{2k+1} + b_{2k} + b_{2k-1}, so
+        # (non-zero) its sign is b_{2k+1} and |d| = 2 when b_{2k} = b_{2k-1}.
+        k = Signal(2)
         with m.Switch(lowest):
-            for k in range(4):
-                with m.Case(1 << k):
-                    d = digits[k]
-                    mag = Mux((d == 2) | (d == -2), self.w << (2 * k + 1), self.w << (2 * k))
-                    m.d.comb += term.eq(Mux(d < 0, -mag, mag))
+            for i in range(4):
+                with m.Case(1 << i):
+                    m.d.comb += k.eq(i)
+        triplet = bits.word_select(k, 2)[:2]        # b_{2k-1}, b_{2k}
+        neg = Signal()
+        m.d.comb += neg.eq(bits.bit_select(2 * k + 2, 1) & (lowest != 0))
+        shift = Cat(triplet[0] == triplet[1], k)    # 2k + (|d| == 2)
+        mag = Signal(signed(self._a))
+        m.d.comb += mag.eq(self.w << shift)
+        # acc + (-1)**neg * mag in one carry chain: acc + (mag ^ neg) + neg, the + neg as the
+        # carry into a guard bit below the sum
+        addend = Mux(lowest != 0, mag, 0) ^ neg.replicate(self._a)
+        total = (Cat(1, self.acc) + Cat(neg, addend))[1:self._a + 1]
         m.d.comb += [
             self.more.eq(self.run & (rest != 0)),
-            self.acc_next.eq(Mux(self.run, (self.acc + term)[:self._a].as_signed(), self.acc)),
+            self.acc_next.eq(Mux(self.run, total.as_signed(), self.acc)),
         ]
         with m.If(self.run):
             m.d.sync += [x_reg.eq(x), mask_reg.eq(rest)]
