@@ -8,7 +8,9 @@ SPEC grammar::
 
     gemm:M=<int>,K=<int>,N=<int>[,relu]
     fc:K=<int>,N=<int>[,relu]                       (a GEMM with M=1)
-    conv:C=<int>,K=<int>,H=<int>,W=<int>[,R=3][,S=R][,stride=1][,pad=0][,relu][,pool=2]
+    conv:C=<int>,K=<int>,H=<int>,W=<int>[,R=3][,S=R][,stride=1][,pad=0][,groups=1][,relu][,pool=2]
+
+``groups=C`` (with K=C) is a depthwise convolution.
 """
 
 from __future__ import annotations
@@ -148,7 +150,7 @@ class QuantLayer:
 _KEYS = {
     "gemm": ({"M", "K", "N"}, set()),
     "fc": ({"K", "N"}, set()),
-    "conv": ({"C", "K", "H", "W"}, {"R", "S", "stride", "pad"}),
+    "conv": ({"C", "K", "H", "W"}, {"R", "S", "stride", "pad", "groups"}),
 }
 
 
@@ -203,9 +205,12 @@ def parse_spec(spec: str, name: str | None = None) -> LayerShape:
     R = values.get("R", 3)
     S = values.get("S", R)
     pad = values.get("pad", 0)
-    return LayerShape(name, "conv", C=values["C"], K=values["K"], H=values["H"], W=values["W"],
-                      R=R, S=S, stride=values.get("stride", 1), pads=(pad,) * 4, relu=relu,
-                      pool=pool)
+    try:
+        return LayerShape(name, "conv", C=values["C"], K=values["K"], H=values["H"],
+                          W=values["W"], R=R, S=S, stride=values.get("stride", 1),
+                          pads=(pad,) * 4, relu=relu, pool=pool, groups=values.get("groups", 1))
+    except SpecError as exc:
+        raise SpecError(f"layer SPEC '{spec}': {exc}") from None
 
 
 def random_quant_layer(shape: LayerShape, rng: np.random.Generator) -> QuantLayer:

@@ -224,6 +224,8 @@ def _run_cli(args, capsys):
     (["--arch", "lcp", "--preset", "lcp-pynq-z1", "--set", "rows=16", "--set", "cols=16",
       "--set", "dram_width=16"], "'dram_width' = 16 is invalid for board 'pynq-z1'"),
     (["--arch", "lcp", "--preset", "nope"], "--preset 'nope' is unknown"),
+    (["--arch", "smartdeal", "--preset", "smartdeal-paper", "--clock-mhz", "100"],
+     "'dram_width' = 16 is invalid for board 'pynq-z1'"),
 ])
 def test_bad_board_or_preset_fails_before_writing(tmp_path, capsys, args, message):
     out = tmp_path / "out"
@@ -279,9 +281,11 @@ def _verilator_env():
 @pytest.mark.synth
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("yosys") is None, reason="needs Debian yosys")
-def test_pynq_z1_flow_writes_a_complete_directory(tmp_path, capsys):
+@pytest.mark.parametrize("arch", ["lcp", "smartdeal"])
+def test_pynq_z1_flow_writes_a_complete_directory(arch, tmp_path, capsys):
+    """Each accelerator's board preset: every file, a fit within the headroom, lint-clean."""
     out = tmp_path / "flow"
-    assert main(["fpga", "--board", "pynq-z1", "--arch", "lcp", "-o", str(out)]) == 0
+    assert main(["fpga", "--board", "pynq-z1", "--arch", arch, "-o", str(out)]) == 0
     table = capsys.readouterr().out
     assert "DSP48E1" in table and "BRAM36" in table
     for rel in ["tessera_top.v", "build.tcl", "config.json", "README.md", "utilization.json",
@@ -290,9 +294,11 @@ def test_pynq_z1_flow_writes_a_complete_directory(tmp_path, capsys):
         assert (out / rel).is_file(), rel
     util = json.loads((out / "utilization.json").read_text())
     assert {"lut", "ff", "dsp", "bram36", "fits"} <= set(util) and util["fits"]
-    cfg = PRESETS["lcp-pynq-z1"].build()
-    assert util["dsp"] >= cfg.rows * cfg.cols
-    assert json.loads((out / "config.json").read_text())["rows"] == cfg.rows
+    assert all(util[k] <= 0.8 * util["capacity"][k] for k in ("lut", "ff", "dsp", "bram36"))
+    cfg = PRESETS[f"{arch}-pynq-z1"].build()
+    if arch == "lcp":
+        assert util["dsp"] >= cfg.rows * cfg.cols      # a DSP48E1 per cell
+    assert json.loads((out / "config.json").read_text()) == cfg.to_dict()
     assert "| 0x14 | CONFIG_ID |" in (out / "README.md").read_text()
     lint = subprocess.run(["verilator", "--lint-only", "-Wno-fatal", "--top-module", "tessera_top",
                            str(out / "tessera_top.v")], env=_verilator_env(), capture_output=True,

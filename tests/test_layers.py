@@ -44,3 +44,11 @@ def test_malformed_specs_fail_with_one_line(spec, phrase):
 def test_shape_validates_programmatic_construction():
     with pytest.raises(SpecError, match="stride"):
         LayerShape("x", "conv", C=1, K=1, H=4, W=4, stride=0)
+
+
+def test_groups_makes_a_depthwise_conv():
+    s = parse_spec("conv:C=6,K=6,H=5,W=5,pad=1,groups=6")
+    assert s.depthwise and s.macs == 6 * 9 * 25
+    with pytest.raises(SpecError, match="groups=3 is not supported") as err:
+        parse_spec("conv:C=6,K=6,H=5,W=5,groups=3")
+    assert str(err.value).startswith("layer SPEC 'conv:C=6,K=6,H=5,W=5,groups=3'")

@@ -8,31 +8,23 @@ import numpy as np
 import pytest
 
 from tessera.commands._common import layer_shapes
-from tessera.compiler.layers import LayerShape
 from tessera.config import PRESETS
 from tessera.crosscheck import compare, random_program
 
 pytestmark = [pytest.mark.rtl,
               pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog")]
 
-DW = LayerShape("dw", "conv", C=8, K=8, H=6, W=7, R=3, S=3, pads=(1,) * 4, groups=8, relu=True)
 SUITE = [  # (name, layers, Ce row sparsity, zero activations)
     ("conv3x3", ["conv:C=7,K=5,H=6,W=9,pad=1,relu"], 0.0, 0.0),
     ("conv3x3-sparse", ["conv:C=7,K=5,H=6,W=9,pad=1,relu"], 0.5, 0.0),
     ("conv1x1", ["conv:C=14,K=6,H=3,W=5,R=1"], 0.3, 0.0),
     ("fc", ["fc:K=25,N=7,relu"], 0.3, 0.0),
-    ("depthwise", [DW], 0.0, 0.3),
+    ("depthwise", ["conv:C=8,K=8,H=6,W=7,pad=1,groups=8,relu"], 0.0, 0.3),
     ("stride2", ["conv:C=5,K=4,H=7,W=7,stride=2,pad=1"], 0.0, 0.0),
     # decomposed and int8 layers mixed (the 2x2 kernel cannot be decomposed with S=3)
     ("mixed", ["conv:C=3,K=6,H=7,W=8,pad=1,relu", "conv:C=6,K=6,H=7,W=8,R=2,S=2,relu",
                "conv:C=6,K=5,H=6,W=7,R=1"], 0.3, 0.2),
 ]
-
-
-def _shapes(items):
-    specs = [i for i in items if isinstance(i, str)]
-    shapes = layer_shapes(specs) if specs else []
-    return [i if isinstance(i, LayerShape) else shapes.pop(0) for i in items]
 
 
 @pytest.mark.parametrize("preset", ["smartdeal-tiny", "smartdeal-small"])
@@ -41,9 +33,27 @@ def test_suite_agrees_with_random_latencies(preset, tmp_path):
     rng = np.random.default_rng(len(preset))
     programs = []
     for i, (name, items, sparsity, zeros) in enumerate(SUITE):
-        prog = random_program(cfg, _shapes(items), i, row_sparsity=sparsity, zero_fraction=zeros)
+        prog = random_program(cfg, layer_shapes(items), i, row_sparsity=sparsity,
+                              zero_fraction=zeros)
         programs.append((name, prog, int(rng.integers(1, 40))))
     results = compare(cfg, programs, tmp_path)
     bad = [r for r in results if not (r["cycles_equal"] and r["outputs_match"]
                                       and r["dram_traffic_equal"])]
     assert not bad, bad
+
+
+def test_crosscheck_command_on_conv_fc_and_depthwise(tmp_path, capsys):
+    """`tessera crosscheck --arch smartdeal`: random SmartDeal conv, FC and depthwise layers
+    (each its own program) agree in values and cycles on the board preset (dim_f = 2)."""
+    import json
+
+    from tessera.cli import main
+
+    for i, spec in enumerate(["conv:C=12,K=8,H=5,W=6,pad=1,relu", "fc:K=30,N=8",
+                              "conv:C=12,K=12,H=5,W=6,pad=1,groups=12,relu"]):
+        assert main(["crosscheck", "--arch", "smartdeal", "--preset", "smartdeal-pynq-z1",
+                     "--layer", spec, "--ce-row-sparsity", "0.5", "--seed", str(i),
+                     "--workdir", str(tmp_path)]) == 0, spec
+        r = json.loads(capsys.readouterr().out)
+        assert r["outputs_match"] and r["cycles_equal"] and r["dram_traffic_equal"], (spec, r)
+        assert r["rtl_cycles"] == r["sim_cycles"] > 0
