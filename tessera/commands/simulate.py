@@ -104,7 +104,7 @@ def run(args) -> int:
     data = reports[0].to_json()
     if compare:
         rows = [comparison_row(label, r) for label, r in
-                zip(_labels(args, compare), reports)]
+                zip(_labels(args), reports)]
         console.print(comparison_table(title, rows))
         data["compare"] = [{**row, "report": r.to_json()} for row, r in zip(rows[1:], reports[1:])]
     if args.json:
@@ -124,7 +124,7 @@ def _compare_config(spec: str):
                     f"({', '.join(PRESETS)}) or a .json/.toml configuration file")
 
 
-def _labels(args, compare) -> list[str]:
+def _labels(args) -> list[str]:
     first = args.preset or args.config or args.arch
     if args.sets:
         first += " " + " ".join(f"--set {s}" for s in args.sets)
@@ -182,7 +182,7 @@ def _run_model(args, compare) -> int:
     data = runs[0][0]
     if compare:
         rows = [comparison_row(label, report, host["total"]["time_us"])
-                for label, (_, report, host) in zip(_labels(args, compare), runs)]
+                for label, (_, report, host) in zip(_labels(args), runs)]
         console.print(comparison_table(graph.name, rows))
         data["compare"] = [{**row, "report": d} for row, (d, _, _) in zip(rows[1:], runs[1:])]
     if args.json:
