@@ -230,8 +230,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "(its 8K bit-serial MACs), 1 GHz, its DRAM port", dict(
                rows=32, cols=32, clock_mhz=1000.0, dram_width=16, dram_latency=100,
                abuf_depth=16384, acc_depth=4096)),
-    Preset("lcp-32x64-1ghz", "lcp", "smartdeal-paper's dense-peak peer: 32x64 cells (2K MAC/cycle), "
-           "1 GHz, its DRAM port", dict(
+    Preset("lcp-32x64-1ghz", "lcp", "smartdeal-paper's dense-peak peer: 32x64 cells "
+           "(2K MAC/cycle), 1 GHz, its DRAM port", dict(
                rows=32, cols=64, clock_mhz=1000.0, dram_width=16, dram_latency=100,
                abuf_depth=16384, acc_depth=2048)),
     Preset("lcp-tiny", "lcp", "4x4 test array", dict(rows=4, cols=4, dram_width=4, dram_latency=6,

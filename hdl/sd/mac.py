@@ -10,13 +10,7 @@ from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["BoothMac", "booth_digits"]
-
-
-def booth_digits(x):
-    """The four radix-4 Booth digits of an 8-bit two's-complement value (Amaranth or int bits)."""
-    bits = [0] + [x[i] for i in range(8)]  # b_{-1} = 0
-    return [bits[2 * k] + bits[2 * k + 1] - 2 * bits[2 * k + 2] for k in range(4)]
+__all__ = ["BoothMac"]
 
 
 class BoothMac(wiring.Component):
