@@ -149,11 +149,14 @@ def fit_cells(part: Part, results, cfg: ArchConfig, area) -> tuple[dict[str, flo
     return cells, record
 
 
-def _part_cells(part: Part, results, cfg: ArchConfig | None = None,
-                area=None) -> tuple[dict[str, float], float, str]:
-    """Cells of one instance (extrapolated if sampled), its delay, and how it was obtained."""
+def _part_cells(part: Part, results, cfg: ArchConfig | None = None, area=None,
+                fits: dict | None = None) -> tuple[dict[str, float], float, str]:
+    """Cells of one instance (extrapolated if sampled), its delay, and how it was obtained; a
+    fitted part's record goes to ``fits``."""
     if part.fit:
         cells, record = fit_cells(part, results, cfg, area)
+        if fits is not None:
+            fits[part.name] = record
         delay = max(results[part.name, k].delay_ps for k in range(1, len(part.fit.samples) + 1))
         return cells, delay, (f"fitted over {', '.join(part.fit.names)} from "
                               f"{len(part.fit.samples)} smaller configurations (sample error "
@@ -196,9 +199,7 @@ def _report(cfg, table: ArchTable, lib, results, activity, act_info, macros, mac
         return sum(n * data[c].area for c, n in cells.items())
 
     for part, alpha in zip(table.parts, alphas):
-        cells, delay, how = _part_cells(part, results, cfg, area_of)
-        if part.fit:
-            fits[part.name] = fit_cells(part, results, cfg, area_of)[1]
+        cells, delay, how = _part_cells(part, results, cfg, area_of, fits)
         for c in cells:
             if c not in data:
                 data[c] = cell_data(lib, c)
