@@ -97,8 +97,9 @@ class PassTable:
     bb_load: np.ndarray
 
     @classmethod
-    def from_words(cls, words: np.ndarray, cfg: SmartDealConfig, raw: bool) -> "PassTable":
-        if raw:
+    def from_words(cls, words: np.ndarray, cfg: SmartDealConfig, two: bool) -> "PassTable":
+        """From a group's pass words (``two`` per pass: int8 weights, or two clusters)."""
+        if two:
             words = words[0::2]
         hdr = unpack_field(words, 0, HEADER_BITS, 1)[:, 0]
         sel = unpack_field(words, HEADER_BITS, SEL_BITS, cfg.dim_c)
@@ -108,8 +109,16 @@ class PassTable:
 
     def gb_words(self, taps: int, mode: Mode, S: int) -> np.ndarray:
         used = np.stack([(self.valid & (self.row == r)).any(axis=1) for r in range(S)], axis=1)
-        halves = 2 if (taps > 1 and mode != Mode.POINTWISE) else 1
+        halves = 2 if (taps > 1 and not pointwise(mode)) else 1
         return used.sum(axis=1) * halves
+
+
+def pointwise(mode: Mode) -> bool:
+    return mode in (Mode.POINTWISE, Mode.CLUSTER)
+
+
+def clusters(st) -> int:
+    return 2 if int(st["mode"]) == Mode.CLUSTER else 1
 
 
 def _sources(st, passes: PassTable, L: int, ty: np.ndarray):
@@ -117,7 +126,7 @@ def _sources(st, passes: PassTable, L: int, ty: np.ndarray):
     a line's slot is its kernel row, or for a pointwise layer one of S planes."""
     stride, y0 = int(st["stride"]), int(st["y0"])
     base = (y0 + ty)[:, None, None] * stride
-    if Mode(int(st["mode"])) == Mode.POINTWISE:
+    if pointwise(Mode(int(st["mode"]))):
         return (np.broadcast_to(base, (ty.size, *passes.row.shape)),
                 (passes.plane[:, None] + passes.row) * L + passes.lane)
     return base + passes.row[None], passes.plane[:, None] * L + passes.lane
@@ -126,17 +135,17 @@ def _sources(st, passes: PassTable, L: int, ty: np.ndarray):
 def _windows(t: SdTiming, st, passes: PassTable, nnz: np.ndarray) -> np.ndarray:
     """Non-zero Booth digits (T, P, dc, slices, taps, F) of the activation every MAC of every
     line takes at every step of every pass of every tile (one slice unless depthwise: the others
-    see the same activations)."""
+    see the same activations). In two clusters MAC f takes the activation of MAC f mod dim_f/2."""
     cfg = t.cfg
     F, L = cfg.dim_f, cfg.gb_lanes
     mode, taps = Mode(int(st["mode"])), int(st["taps"])
     ty, tx = np.meshgrid(np.arange(int(st["ny"])), np.arange(int(st["nseg"])), indexing="ij")
     ty, tx = ty.ravel(), tx.ravel()
     rows, base_ch = _sources(st, passes, L, ty)                       # (T,P,dc), (P,dc)
-    k, f = np.arange(taps), np.arange(F)
+    k, f = np.arange(taps), np.arange(F) % (F // clusters(st))
     slices = np.arange(int(st["n_ch"]) if mode == Mode.DEPTHWISE else 1)
     ch = base_ch[None, :, :, None, None, None] + slices[:, None, None]  # (1,P,dc,m,1,1)
-    if mode == Mode.POINTWISE:
+    if pointwise(mode):
         ch = ch + k[:, None]                                          # the next channel per step
         cols = (tx * F)[:, None, None, None, None, None] + f
     else:
@@ -175,9 +184,10 @@ def _exec_cycles(t: SdTiming, st, comp: np.ndarray, pre: np.ndarray) -> tuple[fl
     z = first_last + work[-1] - 1
     if T > 1:
         z = max(z, first_last + feed)
-    # Which pixels of the last tile are outputs (the drain writes only those).
+    # Which pixels of the last tile are outputs (the drain writes only those); in two clusters
+    # MAC f holds column f mod dim_f/2 of cluster f // (dim_f/2).
     tx = (T - 1) % int(st["nseg"])
-    xc = tx * F + np.arange(F)
+    xc = tx * F + np.arange(F) % (F // clusters(st))
     stride = int(st["stride"])
     keep = (xc % stride == 0) & (xc // stride < int(st["out_w"]))
     end = z + 1 + feed
@@ -197,13 +207,15 @@ def _compute_tally(t: SdTiming, st, passes: PassTable, T: int, raw: bool) -> Cou
     gbw = passes.gb_words(taps, mode, S)
     active = passes.valid.sum()                              # line-passes per tile, per slice
     slices = int(st["n_ch"]) if mode == Mode.DEPTHWISE else dm
-    fifo = (F + S - 1) if mode != Mode.POINTWISE else F * taps
+    fifo = (F + S - 1) if not pointwise(mode) else F * taps
+    k = clusters(st)
     c = Counter()
     c["gb_words_read"] = T * int(gbw.sum())
-    c["wb_words_read"] = T * P * (2 if raw else 1)
-    c["bb_words_read"] = 1 + T * int(passes.bb_load.sum())
+    c["wb_words_read"] = T * P * (2 if raw else k)
+    c["bb_words_read"] = k * (1 + T * int(passes.bb_load.sum()))
     c["line_passes"] = T * int(active) * slices
-    c["rebuilds"] = 0 if raw else c["line_passes"]
+    c["weight_rows"] = k * c["line_passes"]                 # one per cluster
+    c["rebuilds"] = 0 if raw else c["weight_rows"]
     c["fifo_bytes"] = c["line_passes"] * fifo
     c["tiles"] = T
     return c
@@ -224,10 +236,10 @@ def _events(t: SdTiming, c: Counter) -> dict[str, float]:
         "sram.bb.read_bytes": c["bb_words_read"] * t.bbytes,
         "rf.basis.write_bytes": c["bb_words_read"] * dm * dc * S * S,
         "rf.basis.read_bytes": c["rebuilds"] * S * S,
-        "rf.weights.write_bytes": c["line_passes"] * S * cfg.rebuilt_bits / 8,
+        "rf.weights.write_bytes": c["weight_rows"] * S * cfg.rebuilt_bits / 8,
         "rf.fifo.write_bytes": c["fifo_bytes"],
         "rf.shadow.write_bytes": c["tiles"] * dm * dc * F * acc / 8,
-        "rf.params.write_bytes": c["param_loads"] * dm * PARAM_BYTES,
+        "rf.params.write_bytes": c["param_words"] * dm * PARAM_BYTES,
         "rf.step.write_bytes": c["fetches"] * STEP_BYTES,
         # a rebuild engine's shift-and-add: an adder as wide as the rebuilt weight
         f"op.add{cfg.rebuilt_bits}": c["rebuilds"] * S * S,
@@ -255,8 +267,8 @@ def _step_loads(t: SdTiming, st) -> tuple[int, Counter]:
         beats += int(st["bb_words"]) * t.bbytes // B
         c["bb_words_written"] += int(st["bb_words"])
     if fl & Flag.LOAD_PARAM:
-        beats += cfg.dim_m * PARAM_BYTES // B
-        c["param_loads"] += 1
+        beats += int(st["param_words"]) * cfg.dim_m * PARAM_BYTES // B
+        c["param_words"] += int(st["param_words"])
     if not fl & Flag.LAST:
         beats += t.step_beats
         c["fetches"] += 1
@@ -290,7 +302,7 @@ def _reports(t: SdTiming, steps: np.ndarray, layers: list[dict], tables: list[li
                 lam, ph = _exec_cycles(t, st, comp, pre)
                 tally.update(_compute_tally(t, st, passes, comp.shape[0], raw))
                 tally["digit_ops"] += digit_ops
-                n_out = int(st["ny"]) * int(st["out_w"]) * int(st["n_ch"])
+                n_out = int(st["ny"]) * int(st["out_w"]) * int(st["n_ch"]) * clusters(st)
                 tally["outputs"] += n_out
                 tally["dram_write"] += n_out
                 phases.update(ph)
@@ -331,8 +343,9 @@ def simulate_program(program: Program, cfg: SmartDealConfig | None = None) -> Si
     nnz, tables = [], []
     for i, Lm in enumerate(layers):
         nnz.append(booth_nnz(SdTensor.from_dict(Lm["input"]).stored(x if i == 0 else outs[i - 1])))
+        two = not Lm["decomposed"] or Lm["mode"] == "cluster"
         tables.append([PassTable.from_words(img[off:off + n * t.wbytes].reshape(n, t.wbytes), cfg,
-                                            not Lm["decomposed"])
+                                            two)
                        for off, n in Lm["pass_words"]])
     reports = _reports(t, steps, layers, tables,
                        lambda i, st, p: _costs_and_digits(t, st, p, nnz[i]), "exact")

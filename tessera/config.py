@@ -376,6 +376,11 @@ class SmartDealConfig(ArchConfig):
                               "or half a pass of int8 weights", power_of_two(4, 65536))
     bb_depth: int = param(8, "basis buffer words per bank (two banks): one S x S basis per "
                              "slice", power_of_two(2, 65536))
+    fc_clusters: int = param(2, "MAC clusters per line for FC-like layers (1x1, at most dim_f/2 "
+                                "output columns): 2 splits a line's MACs between its two rebuild "
+                                "engines, each on its own output channels (twice the FC "
+                                "throughput for a second shift-and-add unit per line); 1 keeps "
+                                "one weight per line", int_range(1, 2))
 
     def check_relations(self) -> None:
         B = self.dram_width

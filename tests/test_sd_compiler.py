@@ -8,7 +8,7 @@ from tessera.compiler.golden import run_network
 from tessera.compiler.layers import LayerShape, parse_spec
 from tessera.compiler.sd.compile import (compile_network, decode_network, quantize_layer,
                                          random_layer)
-from tessera.compiler.sd.mapping import group_passes, mode_of
+from tessera.compiler.sd.mapping import group_passes, group_size, layer_mode, mode_of
 from tessera.config import PRESETS
 from tessera.crosscheck import random_program
 from tessera.errors import CompileError
@@ -131,3 +131,35 @@ def test_mode_follows_the_kernel():
     assert mode_of(SHAPES["conv"]).name == "CONV"
     assert mode_of(SHAPES["fc"]).name == "POINTWISE"
     assert mode_of(SHAPES["depthwise"]).name == "DEPTHWISE"
+
+
+def test_fc_like_layers_run_in_two_mac_clusters():
+    """smartdeal.md V-B ("Fourth"): a decomposed 1x1 layer whose columns fit half a line and
+    whose output channels outnumber the slices splits each line's MACs in two clusters, one per
+    rebuild engine, each on its own dim_m output channels."""
+    fc = SHAPES["fc"]
+    assert layer_mode(fc, SMALL).name == "CLUSTER"
+    assert group_size(fc, SMALL) == 2 * SMALL.dim_m
+    assert layer_mode(fc, SMALL, decomposed=False).name == "POINTWISE"   # int8: not built
+    assert layer_mode(fc, SMALL.replace(fc_clusters=1)).name == "POINTWISE"
+    assert layer_mode(parse_spec("fc:K=7,N=4", "f"), SMALL).name == "POINTWISE"   # 4 outputs
+    assert layer_mode(SHAPES["pointwise"], SMALL).name == "POINTWISE"   # 5 columns > dim_f/2
+    assert layer_mode(parse_spec("conv:C=14,K=6,H=3,W=2,R=1", "p"), SMALL).name == "CLUSTER"
+    layer = random_layer(fc, SMALL, np.random.default_rng(0), row_sparsity=0.3)
+    gp = group_passes(layer, SMALL, 0)
+    assert gp.clustered and gp.weights.shape[1] == 2 * SMALL.dim_m
+
+
+def test_clusters_halve_the_passes_of_an_fc_layer():
+    """Same FC layer, same activations, with and without clusters: half the channel groups run,
+    so the bit-serial compute cycles fall to about half (each pass still waits for its slowest
+    line); DRAM bytes stay within 15% (two words per pass, each with its header and selections,
+    but half as many passes). An FC layer reuses no weight, so the pass words' DRAM stream
+    bounds the whole: 0.84x the cycles here."""
+    shape = [parse_spec("fc:K=64,N=96,relu", "fc")]
+    one, two = (simulate_program(random_program(SMALL.replace(fc_clusters=k), shape, 5)).total
+                for k in (1, 2))
+    assert 0.45 <= two.phases["compute"] / one.phases["compute"] <= 0.55
+    assert two.cycles < 0.9 * one.cycles
+    dram = lambda r: r.events["dram.read_bytes"] + r.events["dram.write_bytes"]
+    assert abs(dram(two) / dram(one) - 1) <= 0.15

@@ -19,6 +19,10 @@ SUITE = [  # (name, layers, Ce row sparsity, zero activations)
     ("conv3x3-sparse", ["conv:C=7,K=5,H=6,W=9,pad=1,relu"], 0.5, 0.0),
     ("conv1x1", ["conv:C=14,K=6,H=3,W=5,R=1"], 0.3, 0.0),
     ("fc", ["fc:K=25,N=7,relu"], 0.3, 0.0),
+    # two MAC clusters: an FC chain (the second reads what the clusters wrote, across planes)
+    # and a 1x1 layer on two columns (tiles of several rows)
+    ("fc-chain", ["fc:K=25,N=14,relu", "fc:K=14,N=9"], 0.2, 0.1),
+    ("pointwise-narrow", ["conv:C=14,K=10,H=3,W=2,R=1,relu"], 0.3, 0.0),
     ("depthwise", ["conv:C=8,K=8,H=6,W=7,pad=1,groups=8,relu"], 0.0, 0.3),
     ("stride2", ["conv:C=5,K=4,H=7,W=7,stride=2,pad=1"], 0.0, 0.0),
     # decomposed and int8 layers mixed (the 2x2 kernel cannot be decomposed with S=3)
@@ -57,3 +61,26 @@ def test_crosscheck_command_on_conv_fc_and_depthwise(tmp_path, capsys):
         r = json.loads(capsys.readouterr().out)
         assert r["outputs_match"] and r["cycles_equal"] and r["dram_traffic_equal"], (spec, r)
         assert r["rtl_cycles"] == r["sim_cycles"] > 0
+
+
+def test_int8_fc_and_single_cluster_hardware(tmp_path):
+    """An int8 FC layer runs unclustered (one MAC per line) next to a clustered one; a
+    configuration built without clusters (fc_clusters=1: one shift-and-add per line) runs
+    FC and 1x1 layers the same way."""
+    from tessera.compiler.sd.compile import compile_network, random_layer
+
+    cfg = PRESETS["smartdeal-tiny"].build()
+    rng = np.random.default_rng(9)
+    shapes = layer_shapes(["fc:K=20,N=10,relu", "fc:K=10,N=6"])
+    layers = [random_layer(shapes[0], cfg, rng, decomposed=False),
+              random_layer(shapes[1], cfg, rng, row_sparsity=0.3)]
+    x = rng.integers(-128, 128, shapes[0].input_shape, dtype=np.int8)
+    prog = compile_network(cfg, layers, x)
+    assert [L["mode"] for L in prog.manifest["layers"]] == ["pointwise", "cluster"]
+    one = cfg.replace(fc_clusters=1)
+    prog1 = random_program(one, layer_shapes(["fc:K=25,N=7,relu", "fc:K=7,N=6"]),
+                           3, row_sparsity=0.3)
+    assert [L["mode"] for L in prog1.manifest["layers"]] == ["pointwise", "pointwise"]
+    for c, p in ((cfg, prog), (one, prog1)):
+        (r,) = compare(c, [("fc", p, 7)], tmp_path / str(c.fc_clusters))
+        assert r["cycles_equal"] and r["outputs_match"] and r["dram_traffic_equal"], r

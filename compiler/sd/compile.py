@@ -33,18 +33,21 @@ def _align(n: int) -> int:
 
 
 def pass_words(gp: GroupPasses, cfg: SmartDealConfig, raw: bool) -> np.ndarray:
-    """(words, bytes) of one group's passes: two words per pass for int8 weights."""
+    """(words, bytes) of one group's passes: two words per pass for int8 weights, or for two
+    clusters (word c holds the codes of cluster c's dim_m output channels)."""
     bits = pass_word_bits(cfg.dim_m, cfg.dim_c, cfg.S, cfg.dram_width)
     switch, bb_load, bb_word = gp.header()
     header = pack_header(gp.plane, switch, bb_load, bb_word)[:, None]
     sel = pack_sel(gp.valid, gp.row, gp.lane)
     P, G = gp.count, gp.weights.shape[1]
-    wt = np.zeros((P, cfg.dim_m, cfg.dim_c, cfg.S), np.int64)
+    clusters = 2 if gp.clustered else 1
+    wt = np.zeros((P, clusters * cfg.dim_m, cfg.dim_c, cfg.S), np.int64)
     wt[:, :G] = gp.weights
     if not raw:
         codes = np.where(gp.valid[:, None, :, None], encode_code(np.where(wt == 0, 1, wt)), 0)
-        return pack_bits([(header, HEADER_BITS), (sel, SEL_BITS),
-                          (codes.reshape(P, -1), CODE_BITS)], bits)
+        codes = codes.reshape(P * clusters, -1)
+        return pack_bits([(np.repeat(header, clusters, axis=0), HEADER_BITS),
+                          (np.repeat(sel, clusters, axis=0), SEL_BITS), (codes, CODE_BITS)], bits)
     # int8 weights: the code fields of two words hold the bytes, low word first
     flat = (wt.reshape(P, -1) & 0xFF).astype(np.uint64)
     n = flat.shape[1]
@@ -55,11 +58,17 @@ def pass_words(gp: GroupPasses, cfg: SmartDealConfig, raw: bool) -> np.ndarray:
 
 
 def basis_words(gp: GroupPasses, cfg: SmartDealConfig) -> np.ndarray:
+    """One word per basis group (dim_m bases), or per basis group and cluster."""
     bits = basis_word_bits(cfg.dim_m, cfg.S, cfg.dram_width)
     n, G = gp.bases.shape[:2]
-    b = np.zeros((n, cfg.dim_m, cfg.S, cfg.S), np.int64)
+    clusters = 2 if gp.clustered else 1
+    b = np.zeros((n, clusters * cfg.dim_m, cfg.S, cfg.S), np.int64)
     b[:, :G] = gp.bases
-    return pack_bits([((b.reshape(n, -1) & 0xFF).astype(np.uint64), 8)], bits)
+    return pack_bits([((b.reshape(n * clusters, -1) & 0xFF).astype(np.uint64), 8)], bits)
+
+
+def words_per_pass(gp: GroupPasses, raw: bool) -> int:
+    return 2 if raw or gp.clustered else 1
 
 
 @dataclass
@@ -81,6 +90,11 @@ def _band_rows(shape: LayerShape, cfg: SmartDealConfig, geo, t_in: SdTensor) -> 
                            f"{words_per_row} words need {geo.rows * words_per_row} global-buffer "
                            f"words, one bank holds {bank} (gb_depth/2); increase gb_depth")
     return min(shape.out_h, (rows_fit - geo.rows) // shape.stride + 1)
+
+
+def param_words(plan: LayerPlan) -> int:
+    """dim_m-channel parameter words a group loads: one per cluster."""
+    return 2 if plan.mode == Mode.CLUSTER else 1
 
 
 @dataclass
@@ -110,8 +124,8 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
     for s in shapes:
         check_supported(s, cfg)
     L, B = cfg.gb_lanes, cfg.dram_width
-    geos = [geometry(s, cfg) for s in shapes]
-    Gs = [group_size(s, cfg) for s in shapes]
+    geos = [geometry(q.shape, cfg, q.sd is not None) for q in layers]
+    Gs = [group_size(q.shape, cfg, q.sd is not None) for q in layers]
     NTs = [ceil_div(s.K, G) for s, G in zip(shapes, Gs)]
 
     # Tensors: each stored the way its consumer reads it; producers write whole groups.
@@ -141,14 +155,15 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
         for mg in range(NT):    # checked group by group: a layer that cannot fit fails fast
             gp = group_passes(q, cfg, mg)
             groups.append(gp)
-            words = gp.count * (2 if raw else 1)
+            words = gp.count * words_per_pass(gp, raw)
             if words > cfg.wb_depth:
                 raise CompileError(f"layer '{q.shape.name}' does not fit: channel group {mg} "
                                    f"needs {words} pass words, a weight-buffer bank holds "
                                    f"{cfg.wb_depth}; increase wb_depth")
-            if gp.bases.shape[0] > cfg.bb_depth:
-                raise CompileError(f"layer '{q.shape.name}' does not fit: {gp.bases.shape[0]} "
-                                   f"bases per group, a basis-buffer bank holds {cfg.bb_depth}; "
+            n_basis = basis_words(gp, cfg).shape[0]
+            if n_basis > cfg.bb_depth:
+                raise CompileError(f"layer '{q.shape.name}' does not fit: {n_basis} basis words "
+                                   f"per group, a basis-buffer bank holds {cfg.bb_depth}; "
                                    "increase bb_depth")
         plans.append(LayerPlan(q, geo.mode, G, NT, 0, groups))
 
@@ -162,8 +177,8 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
         # Loop order: re-read the input once per channel group, or every group's weights once
         # per band, whichever moves fewer bytes.
         wbytes = pass_word_bits(cfg.dim_m, cfg.dim_c, cfg.S, B) // 8
-        weights = sum(gp.count * (2 if plan.layer.sd is None else 1) for gp in plan.groups) \
-            * wbytes
+        weights = sum(gp.count * words_per_pass(gp, plan.layer.sd is None)
+                      for gp in plan.groups) * wbytes
         # (two banks hold two bands, or two groups' weights, without reloading)
         nb, nt = len(bands), plan.NT
         mg_outer = (nt if nb > 2 else 1) * probe.size + weights
@@ -180,13 +195,14 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
         wo, bo, po = [], [], []
         raw = plan.layer.sd is None
         for gp in plan.groups:
-            n = gp.count * (2 if raw else 1)
+            n = gp.count * words_per_pass(gp, raw)
             wo.append((cursor, n))
             cursor = _align(cursor + n * wbytes)
-            bo.append((cursor, gp.bases.shape[0]))
-            cursor = _align(cursor + gp.bases.shape[0] * bbytes)
+            nb = gp.bases.shape[0] * (2 if gp.clustered else 1)
+            bo.append((cursor, nb))
+            cursor = _align(cursor + nb * bbytes)
             po.append(cursor)
-            cursor = _align(cursor + cfg.dim_m * PARAM_BYTES)
+            cursor = _align(cursor + param_words(plan) * cfg.dim_m * PARAM_BYTES)
         wb_off.append(wo)
         bb_off.append(bo)
         par_off.append(po)
@@ -242,6 +258,7 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
                 loader["wb_addr"], loader["wb_words"] = wb_off[i][mg]
                 loader["bb_addr"], loader["bb_words"] = bb_off[i][mg]
                 loader["param_addr"] = par_off[i][mg]
+                loader["param_words"] = param_words(plan)
                 loader["load_banks"] |= Bank.WB if wb else 0
             last_gb, last_wb = gb, wb
             st["op"] = Op.COMPUTE
@@ -251,7 +268,7 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
             st["taps"] = geo.taps
             st["banks"] = (Bank.GB if gb else 0) | (Bank.WB if wb else 0)
             st["raw"] = plan.layer.sd is None
-            st["n_ch"] = plan.G
+            st["n_ch"] = plan.G // param_words(plan)
             st["ny"] = ny
             st["nseg"] = geo.nseg
             st["passes"] = plan.groups[mg].count
@@ -262,6 +279,9 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
             st["out_addr"] = t_out.addr(mg * plan.G, y0, 0)
             st["out_row"] = t_out.Ws * L
             st["out_plane"] = t_out.plane_bytes
+            if plan.mode == Mode.CLUSTER:
+                st["out_addr1"] = t_out.addr(mg * plan.G + cfg.dim_m, y0, 0)
+                st["lane1"] = (mg * plan.G + cfg.dim_m) % L
             st["y0"], st["mg"] = y0, mg
             k += 1
         manifest_layers.append({
@@ -297,7 +317,7 @@ def compile_network(cfg: SmartDealConfig, layers: list[QuantLayer], x: np.ndarra
         for mg, gp in enumerate(plan.groups):
             put(wo[mg][0], pass_words(gp, cfg, q.sd is None))
             put(bo[mg][0], basis_words(gp, cfg))
-            rec = np.zeros(cfg.dim_m, PARAM_DTYPE)
+            rec = np.zeros(param_words(plan) * cfg.dim_m, PARAM_DTYPE)
             ch = np.arange(mg * plan.G, (mg + 1) * plan.G)
             ok = ch < q.shape.K
             rec["bias"][:plan.G][ok] = q.bias[ch[ok]]
@@ -351,10 +371,13 @@ def decode_network(program: Program) -> tuple[list[QuantLayer], np.ndarray]:
                 rows = np.where(vals > 127, vals - 256, vals).reshape(-1, dm, dc, S)
                 hdr, sel = hdr[0::2], sel[0::2]
             else:
+                k = 2 if mode == Mode.CLUSTER else 1     # cluster c: words k*p + c
                 bwords = img[boff:boff + nb * bbytes].reshape(nb, bbytes)
-                b = bwords[:, :dm * S * S].view(np.int8).astype(np.int64).reshape(nb, dm, S, S)
+                b = bwords[:, :dm * S * S].view(np.int8).astype(np.int64)
+                b = b.reshape(nb // k, k * dm, S, S)
+                hdr, sel = hdr[0::k], sel[0::k]
                 cg = np.cumsum((np.arange(hdr.size) == 0) | ((hdr >> 12) & 1).astype(bool)) - 1
-                codes = nib.reshape(-1, dm, dc, S)
+                codes = nib.reshape(-1, k * dm, dc, S)
                 rows = _rebuild_rows(codes, b[cg][:, :, None])
             valid = (sel & 1).astype(bool)
             r_of, lane = ((sel >> 1) & 7).astype(np.int64), (sel >> 4).astype(np.int64)
@@ -362,7 +385,8 @@ def decode_network(program: Program) -> tuple[list[QuantLayer], np.ndarray]:
             for p in range(rows.shape[0]):
                 for l in np.flatnonzero(valid[p]):
                     ch0 = plane[p] * L + lane[p, l]
-                    if mode == Mode.POINTWISE:  # the row field picks one of S planes
+                    pointwise = mode in (Mode.POINTWISE, Mode.CLUSTER)
+                    if pointwise:  # the row field picks one of S planes
                         ch0 += r_of[p, l] * L
                     for m in range(G):
                         k = mg * G + m
@@ -370,7 +394,7 @@ def decode_network(program: Program) -> tuple[list[QuantLayer], np.ndarray]:
                             continue
                         if mode == Mode.CONV:
                             w[k, ch0, r_of[p, l], :shape.S] = rows[p, m, l, :shape.S]
-                        elif mode == Mode.POINTWISE:
+                        elif pointwise:
                             n = min(S, shape.C - ch0)
                             w[k, ch0:ch0 + n, 0, 0] = rows[p, m, l, :n]
                         else:

@@ -26,7 +26,7 @@ STEP_DTYPE = np.dtype([
     ("taps", "u1"),             # steps per line per pass (kernel width, or S for pointwise)
     ("banks", "u1"),            # Bank bits: which bank of each buffer the COMPUTE reads
     ("raw", "u1"),              # 1: int8 weights (two pass words per pass), 0: Ce codes
-    ("n_ch", "u1"),             # output channels of the group (slices in use)
+    ("n_ch", "u1"),             # output channels of the group (slices in use; per cluster)
     ("ny", "<u2"),              # output rows in the band
     ("nseg", "<u2"),            # row segments of dim_f stride-1 columns
     ("passes", "<u2"),          # passes per tile
@@ -52,7 +52,10 @@ STEP_DTYPE = np.dtype([
     ("config_id", "<u4"),       # HEADER: configuration hash
     ("y0", "<u2"),              # COMPUTE: first output row of the band (for tools; unused by RTL)
     ("mg", "<u2"),              # COMPUTE: output-channel group (for tools; unused by RTL)
-    ("reserved", "V52"),
+    ("out_addr1", "<u4"),       # CLUSTER: DRAM address of the second cluster's first channel
+    ("lane1", "<u2"),           # CLUSTER: its lane in its plane
+    ("param_words", "u1"),      # LOAD_PARAM: dim_m-channel parameter words (2 for CLUSTER)
+    ("reserved", "V45"),
 ])
 assert STEP_DTYPE.itemsize == STEP_BYTES
 
@@ -76,6 +79,8 @@ class Mode(enum.IntEnum):
     CONV = 0        # lines run (input channel, kernel row) pairs; activations shift along MACs
     POINTWISE = 1   # lines run rows of S input channels at the same pixels (1x1 conv, FC)
     DEPTHWISE = 2   # slice m runs channel m, lines run its kernel rows
+    CLUSTER = 3     # pointwise with the MACs in two clusters, one per rebuild engine, each on
+                    # its own dim_m output channels (FC, squeeze-excite; two words per pass)
 
 
 class Bank(enum.IntFlag):
@@ -173,7 +178,7 @@ def disassemble(steps: np.ndarray) -> str:
         if fl & Flag.LOAD_BB:
             parts.append(f"| BB 0x{s['bb_addr']:x} {s['bb_words']}w")
         if fl & Flag.LOAD_PARAM:
-            parts.append(f"| PARAM 0x{s['param_addr']:x}")
+            parts.append(f"| PARAM 0x{s['param_addr']:x} {s['param_words']}w")
         if fl & Flag.LAST:
             parts.append("| LAST")
         lines.append(" ".join(parts))

@@ -37,11 +37,24 @@ def mode_of(shape: LayerShape) -> Mode:
     return Mode.CONV
 
 
-def group_size(shape: LayerShape, cfg: SmartDealConfig) -> int:
-    """Output channels per group: dim_m, or for depthwise the largest divisor of L <= dim_m (a
-    depthwise group must sit in one input plane)."""
+def layer_mode(shape: LayerShape, cfg: SmartDealConfig, decomposed: bool = True) -> Mode:
+    """How the array runs a layer: a decomposed 1x1 layer whose stride-1 columns fit half a line
+    (FC, squeeze-excite) with more output channels than slices runs in two MAC clusters when the
+    configuration builds them (int8 weights would need four words per pass: not built)."""
+    mode = mode_of(shape)
+    span = (shape.out_w - 1) * shape.stride + 1
+    if (mode == Mode.POINTWISE and decomposed and cfg.fc_clusters == 2
+            and span <= cfg.dim_f // 2 and shape.K > cfg.dim_m):
+        return Mode.CLUSTER
+    return mode
+
+
+def group_size(shape: LayerShape, cfg: SmartDealConfig, decomposed: bool = True) -> int:
+    """Output channels per group: dim_m (two clusters: 2*dim_m), or for depthwise the largest
+    divisor of L <= dim_m (a depthwise group must sit in one input plane)."""
     if not shape.depthwise:
-        return cfg.dim_m
+        clusters = 2 if layer_mode(shape, cfg, decomposed) == Mode.CLUSTER else 1
+        return clusters * cfg.dim_m
     L = cfg.gb_lanes
     return max(d for d in range(1, min(cfg.dim_m, L) + 1) if L % d == 0)
 
@@ -80,11 +93,11 @@ class Geometry:
     min_ws: int
 
 
-def geometry(shape: LayerShape, cfg: SmartDealConfig) -> Geometry:
-    mode = mode_of(shape)
+def geometry(shape: LayerShape, cfg: SmartDealConfig, decomposed: bool = True) -> Geometry:
+    mode = layer_mode(shape, cfg, decomposed)
     st = shape.stride
     nseg = ceil_div((shape.out_w - 1) * st + 1, cfg.dim_f)
-    if mode == Mode.POINTWISE:
+    if mode in (Mode.POINTWISE, Mode.CLUSTER):
         taps, rows, mt, ml = cfg.S, 1, 0, 0
         span = nseg * cfg.dim_f
     else:
@@ -158,8 +171,9 @@ class GroupPasses:
     row: np.ndarray         # (P, dim_c) kernel row (input row offset)
     lane: np.ndarray        # (P, dim_c) input lane (first lane of the S for pointwise)
     channel: np.ndarray     # (P, dim_c) input channel (first of the S for pointwise)
-    weights: np.ndarray     # (P, dim_m, dim_c, S): Ce codes (+-k) or int8 weights
-    bases: np.ndarray       # (G', dim_m, S, S) int8 basis per non-empty channel group
+    weights: np.ndarray     # (P, G, dim_c, S): Ce codes (+-k) or int8 weights
+    bases: np.ndarray       # (G', G, S, S) int8 basis per non-empty channel group
+    clustered: bool = False  # two MAC clusters: G = 2*dim_m, two pass and basis words each
 
     @property
     def count(self) -> int:
@@ -167,13 +181,18 @@ class GroupPasses:
 
     def header(self):
         """(switch, bb_load, bb_word) per pass: a group's first pass switches rebuild engine
-        and loads the next group's basis (cyclically: the next tile starts over)."""
+        and loads the next group's basis into the idle one (cyclically: the next tile starts
+        over). With two clusters both engines are busy: a group's last pass, once its rows are
+        rebuilt, loads the next group's two bases (words 2q and 2q+1)."""
         P = self.count
         switch = np.ones(P, bool)
         switch[1:] = self.cgroup[1:] != self.cgroup[:-1]
         n = self.bases.shape[0]
-        bb_word = np.where(switch, (self.cgroup + 1) % n, 0)
-        return switch, switch.copy(), bb_word
+        if not self.clustered:
+            return switch, switch.copy(), np.where(switch, (self.cgroup + 1) % n, 0)
+        last = np.ones(P, bool)
+        last[:-1] = switch[1:]
+        return switch, last, np.where(last, 2 * ((self.cgroup + 1) % n), 0)
 
 
 def basis_group(shape: LayerShape, cfg: SmartDealConfig) -> int:
@@ -193,7 +212,7 @@ def _units(layer: QuantLayer, cfg: SmartDealConfig, mg: int):
     s = layer.shape
     mode = mode_of(s)
     dc, S, L = cfg.dim_c, cfg.S, cfg.gb_lanes
-    G = group_size(s, cfg)
+    G = group_size(s, cfg, layer.sd is not None)
     ch = np.arange(mg * G, (mg + 1) * G)
     real = ch < s.K
     sd = layer.sd
@@ -275,7 +294,8 @@ def group_passes(layer: QuantLayer, cfg: SmartDealConfig, mg: int) -> GroupPasse
                 raise CompileError(
                     f"layer '{s.name}': Ce has zero coefficients inside rows kept for channel "
                     f"group {mg}: the 4-bit codes cannot hold them; allowed is SmartDeal with "
-                    f"structure='vector' and group_size={G} (dim_m), or int8 weights")
+                    f"structure='vector' and group_size={G} (its output-channel group), or int8 "
+                    "weights")
             out["cgroup"].append(q)
             out["plane"].append(plane[g])
             out["valid"].append(v)
@@ -290,4 +310,5 @@ def group_passes(layer: QuantLayer, cfg: SmartDealConfig, mg: int) -> GroupPasse
         used_bases = [bases[:, 0]]
     return GroupPasses(np.array(out["cgroup"]), np.array(out["plane"]), np.array(out["valid"]),
                        np.array(out["row"]), np.array(out["lane"]), np.array(out["channel"]),
-                       np.array(out["weights"]), np.array(used_bases, np.int64))
+                       np.array(out["weights"]), np.array(used_bases, np.int64),
+                       layer_mode(s, cfg, layer.sd is not None) == Mode.CLUSTER)

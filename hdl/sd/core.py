@@ -8,6 +8,9 @@ every line rebuild its weight row, all while the previous pass computes. A pass 
 line has finished the previous one and the prefetch is complete. At the end of a tile the MAC
 accumulators move to a drain shadow; the drain reduces each pixel over the lines (one adder tree
 per slice), requantizes it (one lane per slice) and writes it out while the next tile computes.
+In cluster mode (FC-like layers, two clusters built) a pass has two words, both engines rebuild
+at once for the two halves of every line's MACs, and the drain writes the second half's pixels
+to the second dim_m channels of the group.
 """
 
 from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
@@ -149,7 +152,10 @@ class SdCore(wiring.Component):
                                                  banking="msb")
         m.submodules.bb = bb = SimpleDualPortRam(unsigned(8 * bbytes), 2 * cfg.bb_depth, "bb",
                                                  banking="msb")
-        params = [Signal(data.ArrayLayout(PARAM_LAYOUT, dm), name=f"params{i}") for i in range(2)]
+        # parameters per bank, one dim_m-channel word per cluster
+        clusters = cfg.fc_clusters
+        params = [[Signal(data.ArrayLayout(PARAM_LAYOUT, dm), name=f"params{i}_{c}")
+                   for c in range(clusters)] for i in range(2)]
         next_step = Signal(SD_STEP_LAYOUT)
         wiring.connect(m, dma.rd_req, wiring.flipped(self.rd_req))
         wiring.connect(m, wiring.flipped(self.rd_data), dma.rd_data)
@@ -167,10 +173,12 @@ class SdCore(wiring.Component):
             bb.w_data.eq(dma.bb_word), bb.w_en.eq(dma.bb_word_valid),
         ]
         with m.If(dma.param_word_valid):
-            with m.If(load_banks & int(Bank.WB)):
-                m.d.sync += params[1].as_value().eq(dma.param_word)
-            with m.Else():
-                m.d.sync += params[0].as_value().eq(dma.param_word)
+            for i in range(2):
+                for c in range(clusters):
+                    hit = ((load_banks & int(Bank.WB) != 0) == i) \
+                        & (dma.param_word_index == c if clusters > 1 else 1)
+                    with m.If(hit):
+                        m.d.sync += params[i][c].as_value().eq(dma.param_word)
         with m.If(dma.step_word_valid):
             m.d.sync += next_step.as_value().eq(dma.step_word)
 
@@ -186,8 +194,10 @@ class SdCore(wiring.Component):
         gb_base = Mux(cur.banks & int(Bank.GB), cfg.gb_depth // 2, 0)
         wb_base = Mux(cur.banks & int(Bank.WB), cfg.wb_depth, 0)
         bb_base = Mux(cur.banks & int(Bank.WB), cfg.bb_depth, 0)
-        pointwise = mode == int(Mode.POINTWISE)
+        cluster = mode == int(Mode.CLUSTER)
+        pointwise = (mode == int(Mode.POINTWISE)) | cluster
         depthwise = mode == int(Mode.DEPTHWISE)
+        two_words = raw | cluster            # words per pass: int8 weights, or two clusters
 
         # -- prefetcher ----------------------------------------------------------------------------
         go = Signal()                       # the COMPUTE was started this cycle
@@ -225,22 +235,30 @@ class SdCore(wiring.Component):
         reading = pf_active & (pf_c >= 1) & (reads != 0)
         pl = Mux(pf_c == 1, incoming.plane, plane)
         m.d.comb += [
-            wb.r_addr.eq(wb_base + pf_p * (raw + 1) + (pf_c == 1)),
-            wb.r_en.eq(pf_active & ((pf_c == 0) | ((pf_c == 1) & raw))),
+            wb.r_addr.eq(wb_base + Mux(two_words, pf_p << 1, pf_p) + (pf_c == 1)),
+            wb.r_en.eq(pf_active & ((pf_c == 0) | ((pf_c == 1) & two_words))),
             # a slot is a kernel row, or for pointwise layers one of S planes of the group
             gb.r_addr.eq(gb_base + ((pl + Mux(pointwise, entry >> 1, 0)) * cur.gb_rows
                                     + pf_ty * stride + Mux(pointwise, 0, entry >> 1))
                          * cur.gb_words + pf_tx + entry[0]),
             gb.r_en.eq(reading),
-            bb.r_addr.eq(bb_base + Mux(go, 0, incoming.bb_word)),
-            bb.r_en.eq(go | (pf_active & (pf_c == 1) & incoming.bb_load)),
         ]
         # Basis loads: the COMPUTE's first basis into the engine its first pass switches to; a
-        # group's first pass loads the next group's basis into the other engine.
+        # group's first pass loads the next group's basis into the other engine. Two clusters
+        # load two words (engine 0, then engine 1): the first group's at the start, the next
+        # group's from a group's last pass once its rows are rebuilt (pf_c 2 and 3).
         b_we, b_which = Signal(), Signal()
-        go_d, load_b_d = Signal(), Signal()
-        m.d.sync += [go_d.eq(go), load_b_d.eq(pf_active & (pf_c == 1) & incoming.bb_load)]
-        m.d.comb += [b_we.eq(go_d | load_b_d), b_which.eq(~pf_sel)]
+        load_b = pf_active & (pf_c == 1) & incoming.bb_load
+        go_d, load_b_d, second_d = Signal(), Signal(), Signal()
+        second_bb = cluster & (go_d | load_b_d)          # engine 1's word is read next
+        m.d.sync += [go_d.eq(go), load_b_d.eq(load_b), second_d.eq(second_bb)]
+        m.d.comb += [
+            bb.r_addr.eq(bb_base + Mux(go, 0, Mux(second_bb, Mux(go_d, 1, next_word.bb_word + 1),
+                                                  incoming.bb_word))),
+            bb.r_en.eq(go | load_b | second_bb),
+            b_we.eq(go_d | load_b_d | second_d),
+            b_which.eq(Mux(cluster, second_d, ~pf_sel)),
+        ]
         # Rebuild: in pf_c == 2 the codes (and a second word of int8 weights) are at hand.
         second = wb.r_data
         for i in range(dm):
@@ -251,6 +269,9 @@ class SdCore(wiring.Component):
                              ln.b_data.as_value().eq(bb.r_data[i * S * S * 8:(i + 1) * S * S * 8]),
                              ln.sel.eq(pf_sel), ln.raw_mode.eq(raw),
                              ln.w_latch.eq(pf_active & (pf_c == 2))]
+                if clusters > 1:     # the second word holds the second cluster's codes
+                    m.d.comb += ln.cluster.eq(cluster)
+                    m.d.comb += [ln.codes1[s].eq(second.codes[base + s]) for s in range(S)]
                 for s in range(S):
                     m.d.comb += ln.codes[s].eq(next_word.codes[base + s])
                     # int8 weights: bytes of the first half in the first word, the rest in the
@@ -373,15 +394,19 @@ class SdCore(wiring.Component):
                             shadow[i][l].as_value() >> acc)
             with m.Else():
                 m.d.sync += phase.eq(phase + 1)
-        # Pixel tags: stride-1 column, whether the pixel is an output, and where it goes.
-        xc = d_tx * F + fc
+        # Pixel tags: stride-1 column, whether the pixel is an output, where it goes, and its
+        # cluster (in two clusters MAC f holds column f mod dim_f/2 of cluster f // (dim_f/2)).
+        half = F // 2
+        pix_cl = cluster & (fc >= half)
+        xc = d_tx * F + Mux(pix_cl, fc - half, fc)
         keep = Mux(stride == 2, ~xc[0], 1) & (Mux(stride == 2, xc >> 1, xc) < cur.out_w)
         x_out = Mux(stride == 2, xc >> 1, xc)
         tree_depth = ceil_log2(dc) if dc > 1 else 0
-        tags = [(Signal(name=f"tv{i}"), Signal(16, name=f"tx{i}"), Signal(16, name=f"ty{i}"))
-                for i in range(tree_depth + 1)]
+        tags = [(Signal(name=f"tv{i}"), Signal(16, name=f"tx{i}"), Signal(16, name=f"ty{i}"),
+                 Signal(name=f"tc{i}")) for i in range(tree_depth + 1)]
         with m.If(en):
-            m.d.sync += [tags[0][0].eq(feed & keep), tags[0][1].eq(x_out), tags[0][2].eq(d_ty)]
+            m.d.sync += [tags[0][0].eq(feed & keep), tags[0][1].eq(x_out), tags[0][2].eq(d_ty),
+                         tags[0][3].eq(pix_cl)]
             for i in range(1, tree_depth + 1):
                 m.d.sync += [a.eq(b) for a, b in zip(tags[i], tags[i - 1])]
         # One adder tree per slice over its lines, registered per level (first level: the feed).
@@ -407,15 +432,16 @@ class SdCore(wiring.Component):
         m.d.comb += [
             ppu.en.eq(en), ppu.valid.eq(tags[-1][0]), ppu.first.eq(1), ppu.last.eq(1),
             ppu.relu.eq(cur.flags & int(Flag.RELU) != 0),
-            ppu.params.as_value().eq(Mux(bank, params[1].as_value(), params[0].as_value())),
+            ppu.params.as_value().eq(Array(Array(p.as_value() for p in b) for b in params)
+                                     [bank][tags[-1][3] if clusters > 1 else 0]),
         ]
         ppu_x, ppu_y = Signal(16), Signal(16)
-        post = [(Signal(16, name=f"px{i}"), Signal(16, name=f"py{i}"))
+        post = [(Signal(16, name=f"px{i}"), Signal(16, name=f"py{i}"), Signal(name=f"pc{i}"))
                 for i in range(PostProcessor.LATENCY)]
         with m.If(en):
-            m.d.sync += [post[0][0].eq(tags[-1][1]), post[0][1].eq(tags[-1][2])]
+            m.d.sync += [a.eq(b) for a, b in zip(post[0], tags[-1][1:])]
             for i in range(1, PostProcessor.LATENCY):
-                m.d.sync += [post[i][0].eq(post[i - 1][0]), post[i][1].eq(post[i - 1][1])]
+                m.d.sync += [a.eq(b) for a, b in zip(post[i], post[i - 1])]
         m.d.comb += [ppu_x.eq(post[-1][0]), ppu_y.eq(post[-1][1])]
 
         # Writer: n_ch bytes per output pixel, split where the channel group crosses a plane.
@@ -424,9 +450,11 @@ class SdCore(wiring.Component):
         offset = Signal(16)
         pix_addr = Signal(ADDR_BITS)
         base = Signal(ADDR_BITS)            # the program's DRAM base (from the controller)
-        len1 = Mux(cur.lane0 + cur.n_ch > L, L - cur.lane0, cur.n_ch)
+        out_cl = Signal()                   # the pixel being written is the second cluster's
+        lane0 = Mux(out_cl, cur.lane1, cur.lane0)
+        len1 = Mux(lane0 + cur.n_ch > L, L - lane0, cur.n_ch)
         beat_addr = Mux(offset < len1, pix_addr + offset,
-                        pix_addr - cur.lane0 + cur.out_plane + (offset - len1))
+                        pix_addr - lane0 + cur.out_plane + (offset - len1))
         m.d.comb += [wr.valid.eq(beats_left != 0), wr.p.data.eq(obuf[:8 * B]),
                      wr.p.addr.eq(base + beat_addr)]
         with m.If(wr.valid & wr.ready):
@@ -434,7 +462,9 @@ class SdCore(wiring.Component):
                          offset.eq(offset + B)]
         with m.If(ppu.out_valid & en):
             m.d.sync += [obuf.eq(ppu.out.as_value()), beats_left.eq(n_beats), offset.eq(0),
-                         pix_addr.eq(cur.out_addr + ppu_y * cur.out_row + ppu_x * L)]
+                         out_cl.eq(post[-1][2]),
+                         pix_addr.eq(Mux(post[-1][2], cur.out_addr1, cur.out_addr)
+                                     + ppu_y * cur.out_row + ppu_x * L)]
         pipe_busy = Cat(*(t[0] for t in tags)).any() | ppu.out_valid | (beats_left != 0)
         post_valid = Signal(PostProcessor.LATENCY)
         with m.If(en):
@@ -455,7 +485,7 @@ class SdCore(wiring.Component):
                 dma.bb_rows.eq(1), dma.bb_row_beats.eq(step.bb_words * (bbytes // B)),
                 dma.param_en.eq(flags & int(Flag.LOAD_PARAM) != 0),
                 dma.param_addr.eq(step.param_addr), dma.param_rows.eq(1),
-                dma.param_row_beats.eq(dm * PARAM_BYTES // B),
+                dma.param_row_beats.eq(step.param_words * (dm * PARAM_BYTES // B)),
                 dma.step_en.eq(fetch), dma.step_addr.eq(pc), dma.step_rows.eq(1),
                 dma.step_row_beats.eq(STEP_BYTES // B),
             ]
