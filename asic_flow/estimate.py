@@ -120,17 +120,21 @@ def _verilog(job: _Job, cfg: ArchConfig, core: tuple[str, str] | None) -> tuple[
 
 
 def fit_cells(part: Part, results, cfg: ArchConfig, area) -> tuple[dict[str, float], dict]:
-    """A fitted part's cells at ``cfg``: every cell type's count fitted by least squares over
-    the part's features; and the fit's record (features, coefficients and, per sample, the
-    synthesized and the fitted area; ``area(cells)`` gives um^2)."""
+    """A fitted part's cells at ``cfg``: every cell type's count fitted by non-negative least
+    squares over the part's features (a structure adds cells, never removes them, and an
+    unconstrained fit extrapolates some types to negative counts); and the fit's record
+    (features, coefficients and, per sample, the synthesized and the fitted area; ``area(cells)``
+    gives um^2)."""
+    from scipy.optimize import nnls
+
     fit = part.fit
     keys = range(1, len(fit.samples) + 1)
     types = sorted(set().union(*(results[part.name, k].cells for k in keys)))
     X = np.array([fit.features(c) for c in fit.samples], dtype=float)
     Y = np.array([[results[part.name, k].cells.get(t, 0.0) for t in types] for k in keys])
-    coef, *_ = np.linalg.lstsq(X, Y, rcond=None)
+    coef = np.array([nnls(X, Y[:, j])[0] for j in range(len(types))]).T
     target = np.array(fit.features(cfg), dtype=float)
-    cells = {t: max(0.0, float(n)) for t, n in zip(types, target @ coef)}
+    cells = {t: float(n) for t, n in zip(types, target @ coef)}
     unit = np.array([area({t: 1.0}) for t in types])
     fitted = X @ coef @ unit
     samples = []
@@ -308,7 +312,7 @@ def _method(table: ArchTable) -> str:
         f"without ORFS's DONT_USE cells, multiplied by its count ({parts}); child blocks black "
         "boxed where they are parts of their own; lane-replicated blocks extrapolated linearly "
         "from two smaller sizes" + "".join(
-            f"; {p.name} fitted by least squares as a linear function of "
+            f"; {p.name} fitted by non-negative least squares as a linear function of "
             f"{', '.join(p.fit.names)} over {len(p.fit.samples)} smaller configurations"
             for p in table.parts if p.fit) +
         ". Macro area from the FakeRAM liberty 'area'. Timing: worst "

@@ -9,8 +9,8 @@ parts, so switching activity from a simulation lands on the right block.
 
 A block whose size depends on several dimensions at once (SmartDeal's core glue: per-slice
 trees and drain registers, input-buffer words, pass words) is instead *fitted*: synthesized at a
-few small configurations and its cells fitted, by least squares, as a linear function of
-structural features (``Fit``). When converting the whole core to Verilog is impractical, the
+few small configurations and its cells fitted, by non-negative least squares, as a linear
+function of structural features (``Fit``). When converting the whole core to Verilog is impractical, the
 table lists the core's buffers so the SRAM macros can be planned without it.
 
 An architecture adds itself with a function ``cfg -> ArchTable`` in ``TABLES``.
@@ -32,8 +32,9 @@ __all__ = ["Part", "Fit", "ArchTable", "Reference", "TABLES", "table_for",
 class Fit:
     """Cells of a block as a linear function of structural features of the configuration.
 
-    Each sample configuration is synthesized; every cell type's count is fitted by least squares
-    as sum_k c_k * feature_k (``names`` describe the features), and evaluated at the target.
+    Each sample configuration is synthesized; every cell type's count is fitted by non-negative
+    least squares as sum_k c_k * feature_k (``names`` describe the features), and evaluated at
+    the target.
     """
     names: tuple[str, ...]
     features: Callable[[ArchConfig], tuple[float, ...]]

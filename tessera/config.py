@@ -417,9 +417,10 @@ PRESETS.update({p.name: p for p in [
            dict(dim_m=64, dim_c=16, dim_f=8, S=3, clock_mhz=1000.0, dram_width=16,
                 dram_latency=100, gb_depth=1024, wb_depth=256, bb_depth=64)),
     Preset("smartdeal-pynq-z1", "smartdeal",
-           "PYNQ-Z1 (XC7Z020): 4 slices x 4 lines x 2 bit-serial MACs in LUTs, 32-bit port",
+           "PYNQ-Z1 (XC7Z020): 4 slices x 4 lines x 2 bit-serial MACs in LUTs, 32-bit port, "
+           "no MAC clusters (their second shift-and-add units do not fit)",
            dict(dim_m=4, dim_c=4, dim_f=2, S=3, clock_mhz=100.0, dram_width=4, dram_latency=24,
-                gb_depth=2048, wb_depth=512, bb_depth=64)),
+                gb_depth=2048, wb_depth=512, bb_depth=64, fc_clusters=1)),
     Preset("smartdeal-tiny", "smartdeal", "2 slices x 2 lines x 4 MACs test array",
            dict(dim_m=2, dim_c=2, dim_f=4, dram_width=2, dram_latency=5, gb_depth=64,
                 wb_depth=32, bb_depth=8)),

@@ -381,6 +381,23 @@ def test_fit_recovers_a_linear_block():
     assert delay == 50.0 + len(part.fit.samples) and "fitted over" in how
 
 
+def test_fit_never_extrapolates_a_negative_count():
+    """A cell type that shrinks across the samples (synthesis picked other cells there) is not
+    extrapolated below zero: each type is a non-negative combination of the features, so the
+    fitted total is the sum of what the parts add (a clipped unconstrained fit inflated it)."""
+    cfg = PRESETS["smartdeal-paper"].build()
+    part = table_for(cfg).part("core")
+    results = {("core", i): SynthResult({"BUFx2_ASAP7_75t_R": 40.0 - 3 * c.dim_m * c.dim_c,
+                                         "INVx1_ASAP7_75t_R": 10.0 * c.dim_m}, 1.0)
+               for i, c in enumerate(part.fit.samples, 1)}
+    got, record = fit_cells(part, results, cfg, lambda cs: sum(cs.values()))
+    assert got["BUFx2_ASAP7_75t_R"] >= 0
+    assert got["INVx1_ASAP7_75t_R"] == pytest.approx(640)
+    linear = sum(record["area_coefficients_um2"][k] * v
+                 for k, v in record["target_features"].items())
+    assert sum(got.values()) == pytest.approx(linear, rel=1e-3)
+
+
 def test_paper_smartdeal_orfs_directory_says_how_to_add_the_verilog(tmp_path, monkeypatch,
                                                                     capsys):
     """smartdeal-paper: every ORFS input but the core's Verilog, which is impractical to

@@ -13,7 +13,7 @@ at once for the two halves of every line's MACs, and the drain writes the second
 to the second dim_m channels of the group.
 """
 
-from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -194,7 +194,8 @@ class SdCore(wiring.Component):
         gb_base = Mux(cur.banks & int(Bank.GB), cfg.gb_depth // 2, 0)
         wb_base = Mux(cur.banks & int(Bank.WB), cfg.wb_depth, 0)
         bb_base = Mux(cur.banks & int(Bank.WB), cfg.bb_depth, 0)
-        cluster = mode == int(Mode.CLUSTER)
+        # (a core built without clusters never runs CLUSTER steps: the compiler emits none)
+        cluster = (mode == int(Mode.CLUSTER)) if cfg.fc_clusters == 2 else Const(0)
         pointwise = (mode == int(Mode.POINTWISE)) | cluster
         depthwise = mode == int(Mode.DEPTHWISE)
         two_words = raw | cluster            # words per pass: int8 weights, or two clusters
