@@ -97,14 +97,16 @@ class PassTable:
     bb_load: np.ndarray
 
     @classmethod
-    def from_words(cls, words: np.ndarray, cfg: SmartDealConfig, two: bool) -> "PassTable":
-        """From a group's pass words (``two`` per pass: int8 weights, or two clusters)."""
+    def from_words(cls, words: np.ndarray, cfg: SmartDealConfig, two: bool,
+                   plane0: int = 0) -> "PassTable":
+        """From a chunk's pass words (``two`` per pass: int8 weights, or two clusters; its
+        planes count from ``plane0``)."""
         if two:
             words = words[0::2]
         hdr = unpack_field(words, 0, HEADER_BITS, 1)[:, 0]
         sel = unpack_field(words, HEADER_BITS, SEL_BITS, cfg.dim_c)
         return cls((sel & 1).astype(bool), ((sel >> 1) & 7).astype(np.int64),
-                   (sel >> 4).astype(np.int64), (hdr & 0xFFF).astype(np.int64),
+                   (sel >> 4).astype(np.int64), (hdr & 0xFFF).astype(np.int64) + plane0,
                    ((hdr >> 13) & 1).astype(bool))
 
     def gb_words(self, taps: int, mode: Mode, S: int) -> np.ndarray:
@@ -191,7 +193,9 @@ def _exec_cycles(t: SdTiming, st, comp: np.ndarray, pre: np.ndarray) -> tuple[fl
     stride = int(st["stride"])
     keep = (xc % stride == 0) & (xc // stride < int(st["out_w"]))
     end = z + 1 + feed
-    if keep.any():
+    if int(st["flags"]) & Flag.HOLD:        # the sums stay in the MACs: nothing to drain
+        end = z + 1
+    elif keep.any():
         f_last = int(np.flatnonzero(keep)[-1])
         end = max(end, z + 2 + f_last * per + t.tree_depth + 5 + n_beats)
     phases = {"prefetch": start0, "compute": comp.sum(), "drain": end - start0 - comp.sum()}
@@ -217,7 +221,7 @@ def _compute_tally(t: SdTiming, st, passes: PassTable, T: int, raw: bool) -> Cou
     c["weight_rows"] = k * c["line_passes"]                 # one per cluster
     c["rebuilds"] = 0 if raw else c["weight_rows"]
     c["fifo_bytes"] = c["line_passes"] * fifo
-    c["tiles"] = T
+    c["tiles"] = 0 if int(st["flags"]) & Flag.HOLD else T     # tiles drained
     return c
 
 
@@ -281,7 +285,7 @@ def _banks(cfg: SmartDealConfig, t: SdTiming) -> dict[str, int]:
             "bb": cfg.bb_depth * t.bbytes}
 
 
-def _reports(t: SdTiming, steps: np.ndarray, layers: list[dict], tables: list[list[PassTable]],
+def _reports(t: SdTiming, steps: np.ndarray, layers: list[dict], tables: list[dict],
              cost, timing: str) -> list[LayerReport]:
     """Per-layer cycles, phases and events; ``cost(i, step, passes)`` gives the (tiles, passes)
     compute cycles of a COMPUTE of layer i and the non-zero digits its MACs process."""
@@ -296,13 +300,14 @@ def _reports(t: SdTiming, steps: np.ndarray, layers: list[dict], tables: list[li
             load, c = _step_loads(t, st)
             tally.update(c)
             if st["op"] == Op.COMPUTE:
-                passes = tables[i][int(st["mg"])]
+                passes = tables[i][int(st["mg"]), int(st["chunk"])]
                 comp, digit_ops = cost(i, st, passes)
                 pre = t.prefetch(passes.gb_words(int(st["taps"]), Mode(int(st["mode"])), cfg.S))
                 lam, ph = _exec_cycles(t, st, comp, pre)
                 tally.update(_compute_tally(t, st, passes, comp.shape[0], raw))
                 tally["digit_ops"] += digit_ops
-                n_out = int(st["ny"]) * int(st["out_w"]) * int(st["n_ch"]) * clusters(st)
+                n_out = int(st["ny"]) * int(st["out_w"]) * int(st["n_ch"]) * clusters(st) \
+                    * (0 if int(st["flags"]) & Flag.HOLD else 1)
                 tally["outputs"] += n_out
                 tally["dram_write"] += n_out
                 phases.update(ph)
@@ -344,9 +349,10 @@ def simulate_program(program: Program, cfg: SmartDealConfig | None = None) -> Si
     for i, Lm in enumerate(layers):
         nnz.append(booth_nnz(SdTensor.from_dict(Lm["input"]).stored(x if i == 0 else outs[i - 1])))
         two = not Lm["decomposed"] or Lm["mode"] == "cluster"
-        tables.append([PassTable.from_words(img[off:off + n * t.wbytes].reshape(n, t.wbytes), cfg,
-                                            two)
-                       for off, n in Lm["pass_words"]])
+        tables.append({(mg, k): PassTable.from_words(
+            img[ch["pass_words"][0]:][:ch["pass_words"][1] * t.wbytes].reshape(-1, t.wbytes),
+            cfg, two, ch["plane0"])
+            for mg, chunks in enumerate(Lm["chunks"]) for k, ch in enumerate(chunks)})
     reports = _reports(t, steps, layers, tables,
                        lambda i, st, p: _costs_and_digits(t, st, p, nnz[i]), "exact")
     return SimReport.build(cfg, reports, _banks(cfg, t), cfg.dim_m * cfg.dim_c * cfg.dim_f)
@@ -395,18 +401,21 @@ def simulate_shapes(cfg: SmartDealConfig, shapes: list[LayerShape],
     net = plan_network(cfg, layers, chain=False)
     tables = []
     for plan in net.plans:
-        per = []
-        for gp in plan.groups:
-            _, bb_load, _ = gp.header()
-            per.append(PassTable(gp.valid, gp.row, gp.lane, gp.plane, bb_load))
+        per = {}
+        for mg, chunks in enumerate(plan.groups):
+            for k, gp in enumerate(chunks):
+                _, bb_load, _ = gp.header()
+                per[mg, k] = PassTable(gp.valid, gp.row, gp.lane, gp.plane + gp.plane0, bb_load)
         tables.append(per)
     memo = {}
 
     def cost(i, st, passes):
         slices = int(st["n_ch"]) if int(st["mode"]) == Mode.DEPTHWISE else 1
         busy = passes.valid.sum(axis=1) * slices
-        row = np.array([memo.setdefault((int(st["taps"]), int(n)), expected_pass_cycles(
-            cfg, int(st["taps"]), int(n), density)) if n else 1.0 for n in busy])
+        taps = int(st["taps"])
+        for n in {(taps, n) for n in busy.tolist()} - memo.keys():
+            memo[n] = expected_pass_cycles(cfg, taps, n[1], density) if n[1] else 1.0
+        row = np.array([memo[taps, n] for n in busy.tolist()])
         T = int(st["ny"]) * int(st["nseg"])
         slices = int(st["n_ch"]) if int(st["mode"]) == Mode.DEPTHWISE else cfg.dim_m
         digit_ops = T * int(passes.valid.sum()) * slices * int(st["taps"]) * cfg.dim_f * 4 \

@@ -23,6 +23,7 @@ SHAPES = {
     "depthwise": LayerShape("dw", "conv", C=8, K=8, H=5, W=6, R=3, S=3, pads=(1,) * 4,
                             groups=8, relu=True),
     "fc": parse_spec("fc:K=25,N=7", "fc"),
+    "fc-chunks": parse_spec("fc:K=400,N=6", "fcc"),   # overflows the banks: in chunks
     "stride2": parse_spec("conv:C=5,K=4,H=7,W=7,stride=2,pad=1", "s2"),
 }
 
@@ -177,3 +178,28 @@ def test_clusters_halve_the_passes_of_an_fc_layer():
     assert two.cycles < 0.9 * one.cycles
     dram = lambda r: r.events["dram.read_bytes"] + r.events["dram.write_bytes"]
     assert abs(dram(two) / dram(one) - 1) <= 0.15
+
+
+def test_an_fc_layer_larger_than_the_banks_runs_in_chunks():
+    """VGG's fc1 (25,088 inputs) on the paper preset: each 128-channel group's passes (1,046
+    pass words) are cut at basis groups into chunks that fit a weight-, basis- and input-buffer
+    bank; every chunk but the last holds its sums in the MACs. The layer is bound by its pass
+    words' DRAM stream: its cycles are within 25% of the bytes over the port width."""
+    from tessera.compiler.sd.compile import plan_network
+    from tessera.compiler.sd.isa import Flag
+
+    cfg = PRESETS["smartdeal-paper"].build()
+    shape = parse_spec("fc:K=25088,N=4096,relu", "fc1")
+    layer = random_layer(shape, cfg, np.random.default_rng(0), structure_only=True)
+    net = plan_network(cfg, [layer])
+    plan = net.plans[0]
+    chunks = plan.groups[0]
+    assert len(chunks) > 4 and all(2 * gp.count <= cfg.wb_depth for gp in chunks)
+    assert sum(gp.count for gp in chunks) == group_passes(layer, cfg, 0).count
+    compute = net.steps[net.steps["op"] == 1]
+    holds = (compute["flags"] & Flag.HOLD) != 0
+    assert holds.sum() == compute.size - plan.NT        # all but each group's last chunk
+    total = simulate_shapes(cfg, [shape]).total
+    dram = total.events["dram.read_bytes"]
+    assert dram > shape.C * shape.K / 2                 # 4-bit codes
+    assert 1.0 <= total.cycles / (dram / cfg.dram_width) <= 1.25

@@ -23,6 +23,8 @@ SUITE = [  # (name, layers, Ce row sparsity, zero activations)
     # and a 1x1 layer on two columns (tiles of several rows)
     ("fc-chain", ["fc:K=25,N=14,relu", "fc:K=14,N=9"], 0.2, 0.1),
     ("pointwise-narrow", ["conv:C=14,K=10,H=3,W=2,R=1,relu"], 0.3, 0.0),
+    # an FC layer whose group overflows the buffer banks: chunks, the MACs holding their sums
+    ("fc-chunks", ["fc:K=400,N=6,relu", "fc:K=6,N=5"], 0.3, 0.1),
     ("depthwise", ["conv:C=8,K=8,H=6,W=7,pad=1,groups=8,relu"], 0.0, 0.3),
     ("stride2", ["conv:C=5,K=4,H=7,W=7,stride=2,pad=1"], 0.0, 0.0),
     # decomposed and int8 layers mixed (the 2x2 kernel cannot be decomposed with S=3)

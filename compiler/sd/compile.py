@@ -23,7 +23,7 @@ from .isa import (CODE_BITS, HEADER_BITS, PARAM_BYTES, SEL_BITS, STEP_BYTES, STE
                   Flag, Mode, Op, basis_word_bits, encode_code, pack_bits, pack_header, pack_sel,
                   pass_word_bits)
 from .mapping import (GroupPasses, SdTensor, basis_group, ceil_div, check_supported, geometry,
-                      group_passes, group_size, mode_of)
+                      group_passes, group_size, mode_of, split_group)
 
 ALIGN = 64
 
@@ -78,7 +78,42 @@ class LayerPlan:
     G: int                  # output channels per group
     NT: int                 # groups
     band: int               # output rows per COMPUTE step
-    groups: list            # GroupPasses per group
+    groups: list            # per group, its chunks (GroupPasses): one COMPUTE each per band
+
+    @property
+    def chunked(self) -> bool:
+        return any(len(chunks) > 1 for chunks in self.groups)
+
+
+def _group_chunks(q: QuantLayer, cfg: SmartDealConfig, geo, t_in: SdTensor,
+                  mg: int) -> list[GroupPasses]:
+    """A group's passes, in one COMPUTE per band; or, for a one-tile 1x1 layer (FC) whose group
+    overflows a weight-, basis- or input-buffer bank, in chunks of basis groups, each a COMPUTE
+    of its own whose MACs keep accumulating (docs/smartdeal.md, "Chunks")."""
+    name = q.shape.name
+    gp = group_passes(q, cfg, mg)
+    wpp = words_per_pass(gp, q.sd is None)
+    per_basis = 2 if gp.clustered else 1
+    plane_words = geo.rows * (t_in.Ws // cfg.dim_f)
+
+    def fits(passes, basis_groups, planes):
+        return (passes * wpp <= cfg.wb_depth and basis_groups * per_basis <= cfg.bb_depth
+                and planes * plane_words <= cfg.gb_depth // 2)
+
+    one_tile = geo.mode in (Mode.POINTWISE, Mode.CLUSTER) and q.shape.out_h == 1 \
+        and geo.nseg == 1
+    if one_tile and not fits(gp.count, gp.bases.shape[0], t_in.planes):
+        S = cfg.S
+        return split_group(gp, fits, lambda p: (p, min(p + S, t_in.planes)), name)
+    words = gp.count * wpp
+    if words > cfg.wb_depth:
+        raise CompileError(f"layer '{name}' does not fit: channel group {mg} needs {words} pass "
+                           f"words, a weight-buffer bank holds {cfg.wb_depth}; increase wb_depth")
+    n_basis = gp.bases.shape[0] * per_basis
+    if n_basis > cfg.bb_depth:
+        raise CompileError(f"layer '{name}' does not fit: {n_basis} basis words per group, a "
+                           f"basis-buffer bank holds {cfg.bb_depth}; increase bb_depth")
+    return [gp]
 
 
 def _band_rows(shape: LayerShape, cfg: SmartDealConfig, geo, t_in: SdTensor) -> int:
@@ -149,22 +184,10 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
         io = [(2 * i, 2 * i + 1) for i in range(len(shapes))]
 
     plans = []
-    for q, geo, G, NT in zip(layers, geos, Gs, NTs):
-        raw = q.sd is None
-        groups = []
-        for mg in range(NT):    # checked group by group: a layer that cannot fit fails fast
-            gp = group_passes(q, cfg, mg)
-            groups.append(gp)
-            words = gp.count * words_per_pass(gp, raw)
-            if words > cfg.wb_depth:
-                raise CompileError(f"layer '{q.shape.name}' does not fit: channel group {mg} "
-                                   f"needs {words} pass words, a weight-buffer bank holds "
-                                   f"{cfg.wb_depth}; increase wb_depth")
-            n_basis = basis_words(gp, cfg).shape[0]
-            if n_basis > cfg.bb_depth:
-                raise CompileError(f"layer '{q.shape.name}' does not fit: {n_basis} basis words "
-                                   f"per group, a basis-buffer bank holds {cfg.bb_depth}; "
-                                   "increase bb_depth")
+    for i, (q, geo, G, NT) in enumerate(zip(layers, geos, Gs, NTs)):
+        probe = SdTensor(0, *cursor_t[io[i][0]][:3], L, *cursor_t[io[i][0]][3:])
+        # checked group by group: a layer that cannot fit fails fast
+        groups = [_group_chunks(q, cfg, geo, probe, mg) for mg in range(NT)]
         plans.append(LayerPlan(q, geo.mode, G, NT, 0, groups))
 
     # Memory map: commands, then per layer pass words, bases, parameters, then tensors.
@@ -172,20 +195,21 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
     for i, (plan, s) in enumerate(zip(plans, shapes)):
         t = cursor_t[io[i][0]]
         probe = SdTensor(0, *t[:3], L, *t[3:])
-        plan.band = _band_rows(s, cfg, geos[i], probe)
+        plan.band = 1 if plan.chunked else _band_rows(s, cfg, geos[i], probe)
         bands = [(y0, min(plan.band, s.out_h - y0)) for y0 in range(0, s.out_h, plan.band)]
         # Loop order: re-read the input once per channel group, or every group's weights once
         # per band, whichever moves fewer bytes.
         wbytes = pass_word_bits(cfg.dim_m, cfg.dim_c, cfg.S, B) // 8
         weights = sum(gp.count * words_per_pass(gp, plan.layer.sd is None)
-                      for gp in plan.groups) * wbytes
+                      for chunks in plan.groups for gp in chunks) * wbytes
         # (two banks hold two bands, or two groups' weights, without reloading)
         nb, nt = len(bands), plan.NT
         mg_outer = (nt if nb > 2 else 1) * probe.size + weights
         band_outer = probe.size + (nb if nt > 2 else 1) * weights < mg_outer
         order = ([(mg, b) for b in bands for mg in range(plan.NT)] if band_outer
                  else [(mg, b) for mg in range(plan.NT) for b in bands])
-        step_specs += [(i, mg, y0, ny) for mg, (y0, ny) in order]
+        step_specs += [(i, mg, y0, ny, k) for mg, (y0, ny) in order
+                       for k in range(len(plan.groups[mg]))]
     n_steps = 1 + len(step_specs) + len(shapes) - 1
     cursor = _align(n_steps * STEP_BYTES)
     wb_off, bb_off, par_off = [], [], []
@@ -194,13 +218,16 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
     for plan in plans:
         wo, bo, po = [], [], []
         raw = plan.layer.sd is None
-        for gp in plan.groups:
-            n = gp.count * words_per_pass(gp, raw)
-            wo.append((cursor, n))
-            cursor = _align(cursor + n * wbytes)
-            nb = gp.bases.shape[0] * (2 if gp.clustered else 1)
-            bo.append((cursor, nb))
-            cursor = _align(cursor + nb * bbytes)
+        for chunks in plan.groups:
+            wo.append([])
+            bo.append([])
+            for gp in chunks:
+                n = gp.count * words_per_pass(gp, raw)
+                wo[-1].append((cursor, n))
+                cursor = _align(cursor + n * wbytes)
+                nb = gp.bases.shape[0] * (2 if gp.clustered else 1)
+                bo[-1].append((cursor, nb))
+                cursor = _align(cursor + nb * bbytes)
             po.append(cursor)
             cursor = _align(cursor + param_words(plan) * cfg.dim_m * PARAM_BYTES)
         wb_off.append(wo)
@@ -231,10 +258,13 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
         t_in, t_out = tensors[io[i][0]], tensors[io[i][1]]
         geo = geos[i]
         nw = t_in.Ws // cfg.dim_f
-        for (li, mg, y0, ny) in [sp for sp in step_specs if sp[0] == i]:
+        for (li, mg, y0, ny, ck) in [sp for sp in step_specs if sp[0] == i]:
             st = steps[k]
             loader = steps[k - 1]
-            band_key = (i, y0)
+            chunks = plan.groups[mg]
+            gp = chunks[ck]
+            planes = gp.planes or t_in.planes           # a chunk reads its own planes
+            band_key = (i, y0, gp.plane0, planes)
             if band_key in gb_banks:
                 gb = gb_banks.index(band_key)
             else:
@@ -242,27 +272,30 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
                 gb_banks[gb] = band_key
                 rows = (ny - 1) * s.stride + geo.rows
                 loader["flags"] |= Flag.LOAD_GB
-                loader["gb_addr"] = t_in.offset + y0 * s.stride * t_in.Ws * L
+                loader["gb_addr"] = (t_in.offset + gp.plane0 * t_in.plane_bytes
+                                     + y0 * s.stride * t_in.Ws * L)
                 loader["gb_beats"] = rows * t_in.Ws * L // B
                 loader["gb_stride"] = t_in.plane_bytes
-                loader["gb_planes"] = t_in.planes
+                loader["gb_planes"] = planes
                 loader["gb_dst"] = 0
                 loader["load_banks"] |= Bank.GB if gb else 0
-            wkey = (i, mg)
+            wkey = (i, mg, ck)
             if wkey in wb_banks:
                 wb = wb_banks.index(wkey)
             else:
                 wb = 1 - last_wb
                 wb_banks[wb] = wkey
                 loader["flags"] |= Flag.LOAD_WB | Flag.LOAD_BB | Flag.LOAD_PARAM
-                loader["wb_addr"], loader["wb_words"] = wb_off[i][mg]
-                loader["bb_addr"], loader["bb_words"] = bb_off[i][mg]
+                loader["wb_addr"], loader["wb_words"] = wb_off[i][mg][ck]
+                loader["bb_addr"], loader["bb_words"] = bb_off[i][mg][ck]
                 loader["param_addr"] = par_off[i][mg]
                 loader["param_words"] = param_words(plan)
                 loader["load_banks"] |= Bank.WB if wb else 0
             last_gb, last_wb = gb, wb
             st["op"] = Op.COMPUTE
-            st["flags"] = Flag.RELU if s.relu else 0
+            # every chunk but a group's last keeps its sums in the MACs for the next
+            st["flags"] = ((Flag.RELU if s.relu else 0)
+                           | (Flag.HOLD if ck < len(chunks) - 1 else 0))
             st["mode"] = plan.mode
             st["stride"] = s.stride
             st["taps"] = geo.taps
@@ -271,7 +304,7 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
             st["n_ch"] = plan.G // param_words(plan)
             st["ny"] = ny
             st["nseg"] = geo.nseg
-            st["passes"] = plan.groups[mg].count
+            st["passes"] = gp.count
             st["gb_rows"] = (ny - 1) * s.stride + geo.rows
             st["gb_words"] = nw
             st["out_w"] = s.out_w
@@ -282,15 +315,17 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
             if plan.mode == Mode.CLUSTER:
                 st["out_addr1"] = t_out.addr(mg * plan.G + cfg.dim_m, y0, 0)
                 st["lane1"] = (mg * plan.G + cfg.dim_m) % L
-            st["y0"], st["mg"] = y0, mg
+            st["y0"], st["mg"], st["chunk"] = y0, mg, ck
             k += 1
         manifest_layers.append({
             "name": s.name, "kind": s.kind, "C": s.C, "K": s.K, "H": s.H, "W": s.W, "R": s.R,
             "S": s.S, "stride": s.stride, "pads": list(s.pads), "relu": s.relu,
             "groups": s.groups, "macs": s.macs, "mode": plan.mode.name.lower(),
             "decomposed": plan.layer.sd is not None, "group": plan.G, "band": plan.band,
-            "passes": [gp.count for gp in plan.groups],
-            "pass_words": [list(v) for v in wb_off[i]], "basis_words": [list(v) for v in bb_off[i]],
+            "passes": [sum(gp.count for gp in chunks) for chunks in plan.groups],
+            "chunks": [[{"plane0": gp.plane0, "pass_words": list(w), "basis_words": list(b)}
+                        for gp, w, b in zip(chunks, wo, bo)]
+                       for chunks, wo, bo in zip(plan.groups, wb_off[i], bb_off[i])],
             "params": par_off[i],
             "input": t_in.to_dict(), "output": t_out.to_dict(), "steps": [first, k],
         })
@@ -314,9 +349,10 @@ def compile_network(cfg: SmartDealConfig, layers: list[QuantLayer], x: np.ndarra
 
     for plan, wo, bo, po in zip(net.plans, net.wb_off, net.bb_off, net.par_off):
         q = plan.layer
-        for mg, gp in enumerate(plan.groups):
-            put(wo[mg][0], pass_words(gp, cfg, q.sd is None))
-            put(bo[mg][0], basis_words(gp, cfg))
+        for mg, chunks in enumerate(plan.groups):
+            for (w_at, _), (b_at, _), gp in zip(wo[mg], bo[mg], chunks):
+                put(w_at, pass_words(gp, cfg, q.sd is None))
+                put(b_at, basis_words(gp, cfg))
             rec = np.zeros(param_words(plan) * cfg.dim_m, PARAM_DTYPE)
             ch = np.arange(mg * plan.G, (mg + 1) * plan.G)
             ok = ch < q.shape.K
@@ -340,15 +376,63 @@ def _rebuild_rows(codes: np.ndarray, bases: np.ndarray) -> np.ndarray:
     return rebuild_int(decode_code(codes)[..., None, :], bases)[..., 0, :]
 
 
-def decode_network(program: Program) -> tuple[list[QuantLayer], np.ndarray]:
-    """Layers (with the weights the rebuild engines produce) and input, read from the image."""
+def _decode_passes(img: np.ndarray, cfg: SmartDealConfig, chunk: dict, mode: Mode, raw: bool):
+    """(rows (P, G, dim_c, S) of the rebuilt or int8 weights, headers (P,), selections
+    (P, dim_c)) of one chunk's pass words."""
     from .isa import unpack_field
 
-    cfg = program.config
-    img = program.image
-    dm, dc, S, L = cfg.dim_m, cfg.dim_c, cfg.S, cfg.gb_lanes
+    dm, dc, S = cfg.dim_m, cfg.dim_c, cfg.S
     wbytes = pass_word_bits(dm, dc, S, cfg.dram_width) // 8
     bbytes = basis_word_bits(dm, S, cfg.dram_width) // 8
+    (woff, nwords), (boff, nb) = chunk["pass_words"], chunk["basis_words"]
+    words = img[woff:woff + nwords * wbytes].reshape(nwords, wbytes)
+    hdr = unpack_field(words, 0, HEADER_BITS, 1)[:, 0]
+    sel = unpack_field(words, HEADER_BITS, SEL_BITS, dc)
+    nib = unpack_field(words, HEADER_BITS + dc * SEL_BITS, CODE_BITS, dm * dc * S)
+    if raw:
+        lo, hi = nib[0::2], nib[1::2]
+        flat = np.concatenate([lo, hi], axis=1).reshape(-1, dm * dc * S, 2)
+        vals = (flat[..., 0] | (flat[..., 1] << 4)).astype(np.int64)
+        return (np.where(vals > 127, vals - 256, vals).reshape(-1, dm, dc, S), hdr[0::2],
+                sel[0::2])
+    k = 2 if mode == Mode.CLUSTER else 1     # cluster c: words k*p + c
+    bwords = img[boff:boff + nb * bbytes].reshape(nb, bbytes)
+    b = bwords[:, :dm * S * S].view(np.int8).astype(np.int64).reshape(nb // k, k * dm, S, S)
+    hdr, sel = hdr[0::k], sel[0::k]
+    cg = np.cumsum((np.arange(hdr.size) == 0) | ((hdr >> 12) & 1).astype(bool)) - 1
+    return _rebuild_rows(nib.reshape(-1, k * dm, dc, S), b[cg][:, :, None]), hdr, sel
+
+
+def _place_rows(w, rows, hdr, sel, plane0: int, mode: Mode, cfg: SmartDealConfig, k0: int,
+                shape: LayerShape) -> None:
+    """Write the weight rows the passes run into ``w`` (output channels from ``k0``)."""
+    L, S = cfg.gb_lanes, cfg.S
+    valid = (sel & 1).astype(bool)
+    r_of, lane = ((sel >> 1) & 7).astype(np.int64), (sel >> 4).astype(np.int64)
+    plane = (hdr & 0xFFF).astype(np.int64) + plane0
+    pointwise = mode in (Mode.POINTWISE, Mode.CLUSTER)
+    for p in range(rows.shape[0]):
+        for l in np.flatnonzero(valid[p]):
+            ch0 = plane[p] * L + lane[p, l]
+            if pointwise:  # the row field picks one of S planes
+                ch0 += r_of[p, l] * L
+            for m in range(rows.shape[1]):
+                k = k0 + m
+                if k >= shape.K:
+                    continue
+                if mode == Mode.CONV:
+                    w[k, ch0, r_of[p, l], :shape.S] = rows[p, m, l, :shape.S]
+                elif pointwise:
+                    n = min(S, shape.C - ch0)
+                    w[k, ch0:ch0 + n, 0, 0] = rows[p, m, l, :n]
+                else:
+                    w[k, 0, r_of[p, l], :shape.S] = rows[p, m, l, :shape.S]
+
+
+def decode_network(program: Program) -> tuple[list[QuantLayer], np.ndarray]:
+    """Layers (with the weights the rebuild engines produce) and input, read from the image."""
+    cfg = program.config
+    img = program.image
     layers = []
     for Lm in program.manifest["layers"]:
         shape = LayerShape(Lm["name"], Lm["kind"], C=Lm["C"], K=Lm["K"], H=Lm["H"], W=Lm["W"],
@@ -358,47 +442,10 @@ def decode_network(program: Program) -> tuple[list[QuantLayer], np.ndarray]:
         raw = not Lm["decomposed"]
         w = np.zeros(shape.weight_shape, np.int64)
         bias, mult, shift = (np.zeros(shape.K, np.int64) for _ in range(3))
-        for mg, ((woff, nwords), (boff, nb), poff) in enumerate(zip(
-                Lm["pass_words"], Lm["basis_words"], Lm["params"])):
-            words = img[woff:woff + nwords * wbytes].reshape(nwords, wbytes)
-            hdr = unpack_field(words, 0, HEADER_BITS, 1)[:, 0]
-            sel = unpack_field(words, HEADER_BITS, SEL_BITS, dc)
-            nib = unpack_field(words, HEADER_BITS + dc * SEL_BITS, CODE_BITS, dm * dc * S)
-            if raw:
-                lo, hi = nib[0::2], nib[1::2]
-                flat = np.concatenate([lo, hi], axis=1).reshape(-1, dm * dc * S, 2)
-                vals = (flat[..., 0] | (flat[..., 1] << 4)).astype(np.int64)
-                rows = np.where(vals > 127, vals - 256, vals).reshape(-1, dm, dc, S)
-                hdr, sel = hdr[0::2], sel[0::2]
-            else:
-                k = 2 if mode == Mode.CLUSTER else 1     # cluster c: words k*p + c
-                bwords = img[boff:boff + nb * bbytes].reshape(nb, bbytes)
-                b = bwords[:, :dm * S * S].view(np.int8).astype(np.int64)
-                b = b.reshape(nb // k, k * dm, S, S)
-                hdr, sel = hdr[0::k], sel[0::k]
-                cg = np.cumsum((np.arange(hdr.size) == 0) | ((hdr >> 12) & 1).astype(bool)) - 1
-                codes = nib.reshape(-1, k * dm, dc, S)
-                rows = _rebuild_rows(codes, b[cg][:, :, None])
-            valid = (sel & 1).astype(bool)
-            r_of, lane = ((sel >> 1) & 7).astype(np.int64), (sel >> 4).astype(np.int64)
-            plane = (hdr & 0xFFF).astype(np.int64)
-            for p in range(rows.shape[0]):
-                for l in np.flatnonzero(valid[p]):
-                    ch0 = plane[p] * L + lane[p, l]
-                    pointwise = mode in (Mode.POINTWISE, Mode.CLUSTER)
-                    if pointwise:  # the row field picks one of S planes
-                        ch0 += r_of[p, l] * L
-                    for m in range(G):
-                        k = mg * G + m
-                        if k >= shape.K:
-                            continue
-                        if mode == Mode.CONV:
-                            w[k, ch0, r_of[p, l], :shape.S] = rows[p, m, l, :shape.S]
-                        elif pointwise:
-                            n = min(S, shape.C - ch0)
-                            w[k, ch0:ch0 + n, 0, 0] = rows[p, m, l, :n]
-                        else:
-                            w[k, 0, r_of[p, l], :shape.S] = rows[p, m, l, :shape.S]
+        for mg, (chunks, poff) in enumerate(zip(Lm["chunks"], Lm["params"])):
+            for ch in chunks:
+                rows, hdr, sel = _decode_passes(img, cfg, ch, mode, raw)
+                _place_rows(w, rows, hdr, sel, ch["plane0"], mode, cfg, mg * G, shape)
             rec = np.frombuffer(img, PARAM_DTYPE, count=G, offset=poff)
             ks = np.arange(mg * G, min((mg + 1) * G, shape.K))
             bias[ks], mult[ks], shift[ks] = (rec[f][:ks.size] for f in ("bias", "mult", "shift"))
@@ -436,8 +483,11 @@ def random_layer(shape: LayerShape, cfg: SmartDealConfig, rng: np.random.Generat
                             even_slices=False, structure="vector", group_size=G)
     layout = block_layout(shape.weight_shape, S, slice_rows, shape.name, even=False)
     K, n_slices, m, _ = layout.block_shape
-    mag = rng.integers(1, cfg.n_exp + 1, size=layout.block_shape)
-    codes = np.where(rng.random(layout.block_shape) < .5, -mag, mag)
+    if structure_only:      # only which rows are zero matters
+        codes = np.ones(layout.block_shape, np.int8)
+    else:
+        mag = rng.integers(1, cfg.n_exp + 1, size=layout.block_shape)
+        codes = np.where(rng.random(layout.block_shape) < .5, -mag, mag)
     groups = ceil_div(K, G)
     zero = rng.random((groups, n_slices, m)) < row_sparsity
     codes[np.repeat(zero, G, axis=0)[:K]] = 0

@@ -55,7 +55,8 @@ STEP_DTYPE = np.dtype([
     ("out_addr1", "<u4"),       # CLUSTER: DRAM address of the second cluster's first channel
     ("lane1", "<u2"),           # CLUSTER: its lane in its plane
     ("param_words", "u1"),      # LOAD_PARAM: dim_m-channel parameter words (2 for CLUSTER)
-    ("reserved", "V45"),
+    ("chunk", "<u2"),           # COMPUTE: chunk of the group's passes (for tools; unused by RTL)
+    ("reserved", "V43"),
 ])
 assert STEP_DTYPE.itemsize == STEP_BYTES
 
@@ -72,6 +73,7 @@ class Flag(enum.IntFlag):
     LOAD_BB = 4
     LOAD_PARAM = 8
     RELU = 16
+    HOLD = 32       # COMPUTE: keep the sums in the MACs (no drain): the next chunk adds to them
     LAST = 128
 
 
@@ -168,6 +170,8 @@ def disassemble(steps: np.ndarray) -> str:
                          f"{s['ny']} x {s['nseg']} seg, "
                          f"{s['passes']} passes/tile, taps {s['taps']}, stride {s['stride']}"
                          + (" raw" if s["raw"] else "") + (" relu" if fl & Flag.RELU else "")
+                         + (f" chunk {s['chunk']} hold" if fl & Flag.HOLD else
+                            f" chunk {s['chunk']}" if s["chunk"] else "")
                          + f" -> 0x{s['out_addr']:x}")
         elif op == Op.HEADER:
             parts.append(f"config {s['config_id']:08x}")

@@ -174,10 +174,20 @@ class GroupPasses:
     weights: np.ndarray     # (P, G, dim_c, S): Ce codes (+-k) or int8 weights
     bases: np.ndarray       # (G', G, S, S) int8 basis per non-empty channel group
     clustered: bool = False  # two MAC clusters: G = 2*dim_m, two pass and basis words each
+    plane0: int = 0         # a chunk's first input plane (``plane`` counts from it)
+    planes: int = 0         # a chunk's input planes (0: the whole input)
 
     @property
     def count(self) -> int:
         return int(self.cgroup.size)
+
+    def chunk(self, first: int, stop: int, plane0: int, planes: int) -> "GroupPasses":
+        """Passes ``first:stop`` (whole basis groups) reading planes plane0 .. plane0+planes-1."""
+        cg = self.cgroup[first:stop]
+        return GroupPasses(cg - cg[0], self.plane[first:stop] - plane0, self.valid[first:stop],
+                           self.row[first:stop], self.lane[first:stop],
+                           self.channel[first:stop], self.weights[first:stop],
+                           self.bases[cg[0]:cg[-1] + 1], self.clustered, plane0, planes)
 
     def header(self):
         """(switch, bb_load, bb_word) per pass: a group's first pass switches rebuild engine
@@ -193,6 +203,30 @@ class GroupPasses:
         last = np.ones(P, bool)
         last[:-1] = switch[1:]
         return switch, last, np.where(last, 2 * ((self.cgroup + 1) % n), 0)
+
+
+def split_group(gp: GroupPasses, fits, planes_of, name: str) -> list[GroupPasses]:
+    """A group's passes in chunks of whole basis groups, each as large as ``fits(passes,
+    basis groups, input planes)`` allows; ``planes_of(plane)`` gives the (first, stop) input
+    planes of the basis group whose passes start at ``plane``. Each chunk runs as a COMPUTE of
+    its own, the MACs accumulating over the chunks of a one-tile layer."""
+    starts = np.flatnonzero(np.r_[True, gp.cgroup[1:] != gp.cgroup[:-1]])
+    bounds = [*starts, gp.count]
+    spans = [planes_of(int(gp.plane[b])) for b in starts]
+    n = len(starts)
+    chunks, g0 = [], 0
+    while g0 < n:
+        g = g0 + 1                          # basis groups g0 .. g-1 form this chunk
+        while g < n and fits(bounds[g + 1] - bounds[g0], g + 1 - g0,
+                             spans[g][1] - spans[g0][0]):
+            g += 1
+        if not fits(bounds[g] - bounds[g0], g - g0, spans[g - 1][1] - spans[g0][0]):
+            raise CompileError(f"layer '{name}' does not fit: the passes of one basis group "
+                               "alone overflow a weight-, basis- or input-buffer bank")
+        chunks.append(gp.chunk(bounds[g0], bounds[g], spans[g0][0],
+                               spans[g - 1][1] - spans[g0][0]))
+        g0 = g
+    return chunks
 
 
 def basis_group(shape: LayerShape, cfg: SmartDealConfig) -> int:

@@ -312,7 +312,9 @@ class SdCore(wiring.Component):
         advance = finishing & ready & (~(next_first & started) | drain_free)
         final = Signal()                    # every pass has run: close the last tile
         finish = finishing & started & ~pf_more & ~pf_active & ~ready & drain_free & ~final
-        tile_end = (advance & next_first & started) | finish
+        # a HOLD step (a chunk of a one-tile layer) leaves its sums in the MACs for the next
+        hold = cur.flags & int(Flag.HOLD) != 0
+        tile_end = (advance & next_first & started) | (finish & ~hold)
         m.d.comb += [ln.advance.eq(advance | finish) for ln in all_lines]
         m.d.comb += [ln.tile_end.eq(tile_end) for ln in all_lines]
         m.d.comb += [ln.taps.eq(taps) for ln in all_lines]
