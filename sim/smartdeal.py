@@ -9,7 +9,8 @@ Steps cost ``2 + max(load, exec)`` as on the LCP array. Inside a COMPUTE (cycle 
                           activation's non-zero Booth digits)
     a tile (after the     at least F*per + 1 cycles: the drain of the previous tile must have
     first) lasts          fed every pixel (per = max(1, group channels / B) cycles a pixel)
-    the COMPUTE ends      when the last tile's drain has written its last kept pixel
+    the COMPUTE ends      when the last tile's drain has written its last kept pixel (a HOLD
+                          step, which keeps its sums in the MACs: the cycle after its last pass)
 
 ``simulate_program`` takes the activations from the golden model, so the bit-serial cycles are
 exact; ``simulate_shapes`` (estimate mode) replaces them with the expected cost under a Booth-digit

@@ -4,7 +4,8 @@ Per layer: for each group of output channels (mg) and band of output rows that f
 the input global buffer, one COMPUTE step runs every tile of the band. Loads ride one step ahead
 in the other bank: a band of input rows, and an output-channel group's pass words, bases and
 post-processing parameters. A NOP between layers keeps a layer's first loads after the previous
-layer's last writes.
+layer's last writes. An FC layer whose group overflows a buffer bank runs as several COMPUTEs, one
+per chunk of its passes, the MACs holding their sums from one to the next.
 """
 
 from __future__ import annotations
