@@ -143,7 +143,7 @@ def _windows(t: SdTiming, st, passes: PassTable, nnz: np.ndarray) -> np.ndarray:
     F, L = cfg.dim_f, cfg.gb_lanes
     mode, taps = Mode(int(st["mode"])), int(st["taps"])
     ty, tx = np.meshgrid(np.arange(int(st["ny"])), np.arange(int(st["nseg"])), indexing="ij")
-    ty, tx = ty.ravel(), tx.ravel()
+    ty, tx = ty.ravel(), tx.ravel() + int(st["tx0"])
     rows, base_ch = _sources(st, passes, L, ty)                       # (T,P,dc), (P,dc)
     k, f = np.arange(taps), np.arange(F) % (F // clusters(st))
     slices = np.arange(int(st["n_ch"]) if mode == Mode.DEPTHWISE else 1)
@@ -189,7 +189,7 @@ def _exec_cycles(t: SdTiming, st, comp: np.ndarray, pre: np.ndarray) -> tuple[fl
         z = max(z, first_last + feed)
     # Which pixels of the last tile are outputs (the drain writes only those); in two clusters
     # MAC f holds column f mod dim_f/2 of cluster f // (dim_f/2).
-    tx = (T - 1) % int(st["nseg"])
+    tx = (T - 1) % int(st["nseg"]) + int(st["tx0"])
     xc = tx * F + np.arange(F) % (F // clusters(st))
     stride = int(st["stride"])
     keep = (xc % stride == 0) & (xc // stride < int(st["out_w"]))
@@ -201,6 +201,13 @@ def _exec_cycles(t: SdTiming, st, comp: np.ndarray, pre: np.ndarray) -> tuple[fl
         end = max(end, z + 2 + f_last * per + t.tree_depth + 5 + n_beats)
     phases = {"prefetch": start0, "compute": comp.sum(), "drain": end - start0 - comp.sum()}
     return end, phases
+
+
+def _columns(st, F: int) -> int:
+    """Output columns a COMPUTE's row segments write (all of them unless it runs one tile)."""
+    xc = (int(st["tx0"]) + np.arange(int(st["nseg"])))[:, None] * F + np.arange(F)
+    stride = int(st["stride"])
+    return int(((xc % stride == 0) & (xc // stride < int(st["out_w"]))).sum())
 
 
 def _compute_tally(t: SdTiming, st, passes: PassTable, T: int, raw: bool) -> Counter:
@@ -307,8 +314,8 @@ def _reports(t: SdTiming, steps: np.ndarray, layers: list[dict], tables: list[di
                 lam, ph = _exec_cycles(t, st, comp, pre)
                 tally.update(_compute_tally(t, st, passes, comp.shape[0], raw))
                 tally["digit_ops"] += digit_ops
-                n_out = int(st["ny"]) * int(st["out_w"]) * int(st["n_ch"]) * clusters(st) \
-                    * (0 if int(st["flags"]) & Flag.HOLD else 1)
+                n_out = int(st["ny"]) * _columns(st, cfg.dim_f) * int(st["n_ch"]) \
+                    * clusters(st) * (0 if int(st["flags"]) & Flag.HOLD else 1)
                 tally["outputs"] += n_out
                 tally["dram_write"] += n_out
                 phases.update(ph)

@@ -25,6 +25,8 @@ SUITE = [  # (name, layers, Ce row sparsity, zero activations)
     ("pointwise-narrow", ["conv:C=14,K=10,H=3,W=2,R=1,relu"], 0.3, 0.0),
     # an FC layer whose group overflows the buffer banks: chunks, the MACs holding their sums
     ("fc-chunks", ["fc:K=400,N=6,relu", "fc:K=6,N=5"], 0.3, 0.1),
+    # a conv whose input rows overflow an input-buffer bank: chunks of planes, tile by tile
+    ("conv-chunks", ["conv:C=96,K=6,H=3,W=6,pad=1,relu"], 0.2, 0.0),
     ("depthwise", ["conv:C=8,K=8,H=6,W=7,pad=1,groups=8,relu"], 0.0, 0.3),
     ("stride2", ["conv:C=5,K=4,H=7,W=7,stride=2,pad=1"], 0.0, 0.0),
     # decomposed and int8 layers mixed (the 2x2 kernel cannot be decomposed with S=3)
@@ -86,3 +88,20 @@ def test_int8_fc_and_single_cluster_hardware(tmp_path):
     for c, p in ((cfg, prog), (one, prog1)):
         (r,) = compare(c, [("fc", p, 7)], tmp_path / str(c.fc_clusters))
         assert r["cycles_equal"] and r["outputs_match"] and r["dram_traffic_equal"], r
+
+
+def test_chunks_tile_by_tile_with_the_band_resident(tmp_path):
+    """A conv whose group's passes overflow a weight-buffer bank while its band fits the input
+    buffer: the band loads once and every tile runs its chunks from it, the MACs holding their
+    sums between chunks (stride 1 and stride 2)."""
+    cfg = PRESETS["smartdeal-tiny"].build().replace(gb_depth=256)
+    programs = []
+    for i, spec in enumerate(["conv:C=24,K=4,H=3,W=6,pad=1,relu",
+                              "conv:C=24,K=5,H=4,W=9,stride=2,pad=1"]):
+        prog = random_program(cfg, layer_shapes([spec]), i, row_sparsity=0.1)
+        chunks = prog.manifest["layers"][0]["chunks"]
+        assert max(map(len, chunks)) > 1 and all(c["plane0"] == 0 for g in chunks for c in g)
+        programs.append((spec, prog, 3 + 11 * i))
+    results = compare(cfg, programs, tmp_path)
+    assert all(r["cycles_equal"] and r["outputs_match"] and r["dram_traffic_equal"]
+               for r in results), results

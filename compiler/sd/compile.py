@@ -4,8 +4,8 @@ Per layer: for each group of output channels (mg) and band of output rows that f
 the input global buffer, one COMPUTE step runs every tile of the band. Loads ride one step ahead
 in the other bank: a band of input rows, and an output-channel group's pass words, bases and
 post-processing parameters. A NOP between layers keeps a layer's first loads after the previous
-layer's last writes. An FC layer whose group overflows a buffer bank runs as several COMPUTEs, one
-per chunk of its passes, the MACs holding their sums from one to the next.
+layer's last writes. A layer whose group overflows a buffer bank runs tile by tile, one COMPUTE per
+chunk of its passes, the MACs holding their sums from one chunk to the next.
 """
 
 from __future__ import annotations
@@ -85,36 +85,36 @@ class LayerPlan:
     def chunked(self) -> bool:
         return any(len(chunks) > 1 for chunks in self.groups)
 
+    @property
+    def own_planes(self) -> bool:
+        """Chunks load their own input planes, one output row's worth (bands of one row)."""
+        return any(gp.planes for chunks in self.groups for gp in chunks)
+
 
 def _group_chunks(q: QuantLayer, cfg: SmartDealConfig, geo, t_in: SdTensor,
                   mg: int) -> list[GroupPasses]:
-    """A group's passes, in one COMPUTE per band; or, for a one-tile 1x1 layer (FC) whose group
-    overflows a weight-, basis- or input-buffer bank, in chunks of basis groups, each a COMPUTE
-    of its own whose MACs keep accumulating (docs/smartdeal.md, "Chunks")."""
-    name = q.shape.name
+    """A group's passes, in one COMPUTE per band; or, when they overflow a weight- or
+    basis-buffer bank or one output row's input rows overflow an input-buffer bank, in chunks of
+    basis groups run tile by tile, each chunk a COMPUTE of its own whose MACs keep accumulating
+    (docs/smartdeal.md, "Chunks"). Chunks load only their own input planes when the input
+    buffer cannot hold all of them."""
     gp = group_passes(q, cfg, mg)
     wpp = words_per_pass(gp, q.sd is None)
     per_basis = 2 if gp.clustered else 1
-    plane_words = geo.rows * (t_in.Ws // cfg.dim_f)
+    plane_words = geo.rows * (t_in.Ws // cfg.dim_f)     # one output row's input, per plane
+    bank = cfg.gb_depth // 2
 
     def fits(passes, basis_groups, planes):
         return (passes * wpp <= cfg.wb_depth and basis_groups * per_basis <= cfg.bb_depth
-                and planes * plane_words <= cfg.gb_depth // 2)
+                and planes * plane_words <= bank)
 
-    one_tile = geo.mode in (Mode.POINTWISE, Mode.CLUSTER) and q.shape.out_h == 1 \
-        and geo.nseg == 1
-    if one_tile and not fits(gp.count, gp.bases.shape[0], t_in.planes):
-        S = cfg.S
-        return split_group(gp, fits, lambda p: (p, min(p + S, t_in.planes)), name)
-    words = gp.count * wpp
-    if words > cfg.wb_depth:
-        raise CompileError(f"layer '{name}' does not fit: channel group {mg} needs {words} pass "
-                           f"words, a weight-buffer bank holds {cfg.wb_depth}; increase wb_depth")
-    n_basis = gp.bases.shape[0] * per_basis
-    if n_basis > cfg.bb_depth:
-        raise CompileError(f"layer '{name}' does not fit: {n_basis} basis words per group, a "
-                           f"basis-buffer bank holds {cfg.bb_depth}; increase bb_depth")
-    return [gp]
+    whole = t_in.planes * plane_words <= bank
+    if whole and fits(gp.count, gp.bases.shape[0], 0):
+        return [gp]
+    if whole:       # the band stays in the input buffer (planes 0: every chunk reads all of it)
+        return split_group(gp, fits, lambda p: (0, 0), q.shape.name)
+    span = cfg.S if geo.mode in (Mode.POINTWISE, Mode.CLUSTER) else 1   # planes a basis group reads
+    return split_group(gp, fits, lambda p: (p, min(p + span, t_in.planes)), q.shape.name)
 
 
 def _band_rows(shape: LayerShape, cfg: SmartDealConfig, geo, t_in: SdTensor) -> int:
@@ -196,7 +196,7 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
     for i, (plan, s) in enumerate(zip(plans, shapes)):
         t = cursor_t[io[i][0]]
         probe = SdTensor(0, *t[:3], L, *t[3:])
-        plan.band = 1 if plan.chunked else _band_rows(s, cfg, geos[i], probe)
+        plan.band = 1 if plan.own_planes else _band_rows(s, cfg, geos[i], probe)
         bands = [(y0, min(plan.band, s.out_h - y0)) for y0 in range(0, s.out_h, plan.band)]
         # Loop order: re-read the input once per channel group, or every group's weights once
         # per band, whichever moves fewer bytes.
@@ -209,7 +209,10 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
         band_outer = probe.size + (nb if nt > 2 else 1) * weights < mg_outer
         order = ([(mg, b) for b in bands for mg in range(plan.NT)] if band_outer
                  else [(mg, b) for mg in range(plan.NT) for b in bands])
-        step_specs += [(i, mg, y0, ny, k) for mg, (y0, ny) in order
+        # a chunked layer runs tile by tile, chunk by chunk
+        tiles = lambda ny: ([(ty, tx) for ty in range(ny) for tx in range(geos[i].nseg)]
+                            if plan.chunked else [None])
+        step_specs += [(i, mg, y0, ny, k, tile) for mg, (y0, ny) in order for tile in tiles(ny)
                        for k in range(len(plan.groups[mg]))]
     n_steps = 1 + len(step_specs) + len(shapes) - 1
     cursor = _align(n_steps * STEP_BYTES)
@@ -259,7 +262,7 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
         t_in, t_out = tensors[io[i][0]], tensors[io[i][1]]
         geo = geos[i]
         nw = t_in.Ws // cfg.dim_f
-        for (li, mg, y0, ny, ck) in [sp for sp in step_specs if sp[0] == i]:
+        for (li, mg, y0, ny, ck, tile) in [sp for sp in step_specs if sp[0] == i]:
             st = steps[k]
             loader = steps[k - 1]
             chunks = plan.groups[mg]
@@ -303,20 +306,21 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
             st["banks"] = (Bank.GB if gb else 0) | (Bank.WB if wb else 0)
             st["raw"] = plan.layer.sd is None
             st["n_ch"] = plan.G // param_words(plan)
-            st["ny"] = ny
-            st["nseg"] = geo.nseg
+            ty0, tx0 = tile or (0, 0)
+            st["ny"], st["ty0"] = (1, ty0) if tile else (ny, 0)
+            st["nseg"], st["tx0"] = (1, tx0) if tile else (geo.nseg, 0)
             st["passes"] = gp.count
             st["gb_rows"] = (ny - 1) * s.stride + geo.rows
             st["gb_words"] = nw
             st["out_w"] = s.out_w
             st["lane0"] = (mg * plan.G) % L
-            st["out_addr"] = t_out.addr(mg * plan.G, y0, 0)
+            st["out_addr"] = t_out.addr(mg * plan.G, y0 + ty0, 0)
             st["out_row"] = t_out.Ws * L
             st["out_plane"] = t_out.plane_bytes
             if plan.mode == Mode.CLUSTER:
-                st["out_addr1"] = t_out.addr(mg * plan.G + cfg.dim_m, y0, 0)
+                st["out_addr1"] = t_out.addr(mg * plan.G + cfg.dim_m, y0 + ty0, 0)
                 st["lane1"] = (mg * plan.G + cfg.dim_m) % L
-            st["y0"], st["mg"], st["chunk"] = y0, mg, ck
+            st["y0"], st["mg"], st["chunk"] = y0 + ty0, mg, ck
             k += 1
         manifest_layers.append({
             "name": s.name, "kind": s.kind, "C": s.C, "K": s.K, "H": s.H, "W": s.W, "R": s.R,

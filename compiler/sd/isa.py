@@ -56,7 +56,9 @@ STEP_DTYPE = np.dtype([
     ("lane1", "<u2"),           # CLUSTER: its lane in its plane
     ("param_words", "u1"),      # LOAD_PARAM: dim_m-channel parameter words (2 for CLUSTER)
     ("chunk", "<u2"),           # COMPUTE: chunk of the group's passes (for tools; unused by RTL)
-    ("reserved", "V43"),
+    ("tx0", "<u2"),             # COMPUTE: first row segment (a one-tile COMPUTE of a band)
+    ("ty0", "<u2"),             # COMPUTE: first output row within the GB band
+    ("reserved", "V39"),
 ])
 assert STEP_DTYPE.itemsize == STEP_BYTES
 

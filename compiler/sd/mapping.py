@@ -222,7 +222,8 @@ def split_group(gp: GroupPasses, fits, planes_of, name: str) -> list[GroupPasses
             g += 1
         if not fits(bounds[g] - bounds[g0], g - g0, spans[g - 1][1] - spans[g0][0]):
             raise CompileError(f"layer '{name}' does not fit: the passes of one basis group "
-                               "alone overflow a weight-, basis- or input-buffer bank")
+                               "alone overflow a weight-, basis- or input-buffer bank; increase "
+                               "wb_depth, bb_depth or gb_depth")
         chunks.append(gp.chunk(bounds[g0], bounds[g], spans[g0][0],
                                spans[g - 1][1] - spans[g0][0]))
         g0 = g

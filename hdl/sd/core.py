@@ -239,9 +239,10 @@ class SdCore(wiring.Component):
             wb.r_addr.eq(wb_base + Mux(two_words, pf_p << 1, pf_p) + (pf_c == 1)),
             wb.r_en.eq(pf_active & ((pf_c == 0) | ((pf_c == 1) & two_words))),
             # a slot is a kernel row, or for pointwise layers one of S planes of the group
+            # (a COMPUTE that runs one tile of a band starts at tile (tx0, ty0) of it)
             gb.r_addr.eq(gb_base + ((pl + Mux(pointwise, entry >> 1, 0)) * cur.gb_rows
-                                    + pf_ty * stride + Mux(pointwise, 0, entry >> 1))
-                         * cur.gb_words + pf_tx + entry[0]),
+                                    + (pf_ty + cur.ty0) * stride + Mux(pointwise, 0, entry >> 1))
+                         * cur.gb_words + pf_tx + cur.tx0 + entry[0]),
             gb.r_en.eq(reading),
         ]
         # Basis loads: the COMPUTE's first basis into the engine its first pass switches to; a
@@ -401,7 +402,7 @@ class SdCore(wiring.Component):
         # cluster (in two clusters MAC f holds column f mod dim_f/2 of cluster f // (dim_f/2)).
         half = F // 2
         pix_cl = cluster & (fc >= half)
-        xc = d_tx * F + Mux(pix_cl, fc - half, fc)
+        xc = (d_tx + cur.tx0) * F + Mux(pix_cl, fc - half, fc)
         keep = Mux(stride == 2, ~xc[0], 1) & (Mux(stride == 2, xc >> 1, xc) < cur.out_w)
         x_out = Mux(stride == 2, xc >> 1, xc)
         tree_depth = ceil_log2(dc) if dc > 1 else 0
