@@ -184,18 +184,17 @@ def plan_network(cfg: SmartDealConfig, layers: list[QuantLayer],
                     for t in (stored_as_input(i, shapes[i].C), stored_as_output(i))]
         io = [(2 * i, 2 * i + 1) for i in range(len(shapes))]
 
+    # each layer's input as stored (its address comes with the memory map)
+    inputs = [SdTensor(0, *cursor_t[i][:3], L, *cursor_t[i][3:]) for i, _ in io]
     plans = []
-    for i, (q, geo, G, NT) in enumerate(zip(layers, geos, Gs, NTs)):
-        probe = SdTensor(0, *cursor_t[io[i][0]][:3], L, *cursor_t[io[i][0]][3:])
+    for q, geo, G, NT, probe in zip(layers, geos, Gs, NTs, inputs):
         # checked group by group: a layer that cannot fit fails fast
         groups = [_group_chunks(q, cfg, geo, probe, mg) for mg in range(NT)]
         plans.append(LayerPlan(q, geo.mode, G, NT, 0, groups))
 
     # Memory map: commands, then per layer pass words, bases, parameters, then tensors.
     step_specs = []   # (layer index, mg, y0, ny)
-    for i, (plan, s) in enumerate(zip(plans, shapes)):
-        t = cursor_t[io[i][0]]
-        probe = SdTensor(0, *t[:3], L, *t[3:])
+    for i, (plan, s, probe) in enumerate(zip(plans, shapes, inputs)):
         plan.band = 1 if plan.own_planes else _band_rows(s, cfg, geos[i], probe)
         bands = [(y0, min(plan.band, s.out_h - y0)) for y0 in range(0, s.out_h, plan.band)]
         # Loop order: re-read the input once per channel group, or every group's weights once
